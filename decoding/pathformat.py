@@ -1,0 +1,146 @@
+"""The path text format shared by decoding and training, at the token level.
+
+A student's output is ``<PATH> e0 -> r1 -> e1 ... -> eH </PATH>`` then the answer entity then EOS. The
+markers and the separator are special tokens; every entity and relation name is tokenized on its own
+(``name_ids``), so the output token ids are a concatenation that follows from graph structure alone and
+the constraint can be checked token by token. Training targets are built with the same ``encode_output``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from kg.errors import ConfigError
+from kg.types import Path
+
+PATH_START = "<PATH>"
+PATH_END = "</PATH>"
+SEPARATOR = "->"
+SPECIAL_TOKENS = (PATH_START, PATH_END, SEPARATOR)
+
+PROMPT_TEMPLATE = (
+    "Reasoning path is a sequence of triples in the KG that connects the topic entities in the question "
+    "to answer entities. Given a question, please generate some reasoning paths in the KG starting from "
+    "the topic entities to answer the question.\n# Question:\n{question}\n# Topic entities:\n{topics}\n"
+    "# Reasoning Path:\n"
+)
+
+
+def build_prompt(question: str, topic_entities: Sequence[str]) -> str:
+    return PROMPT_TEMPLATE.format(question=question.strip(), topics=", ".join(topic_entities))
+
+
+def add_path_tokens(tokenizer: Any) -> int:
+    """Register the markers and separator as special tokens; returns how many were new."""
+    return int(tokenizer.add_special_tokens({"additional_special_tokens": list(SPECIAL_TOKENS)}))
+
+
+@dataclass(frozen=True)
+class ParsedOutput:
+    """What a generated id sequence says: the path (if well formed) and the answer after it."""
+
+    path: Path | None
+    answer: str | None
+    complete: bool  # reached </PATH>, an answer and EOS
+
+
+class PathCodec:
+    """Token-level encoder/decoder of the path format for one tokenizer."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        ids = tokenizer.convert_tokens_to_ids(list(SPECIAL_TOKENS))
+        unk = tokenizer.unk_token_id
+        if any(i is None or (unk is not None and i == unk) for i in ids):
+            raise ConfigError(
+                f"tokenizer lacks the path special tokens {SPECIAL_TOKENS}; call add_path_tokens first"
+            )
+        self.start_id, self.end_id, self.sep_id = (int(i) for i in ids)
+        if tokenizer.eos_token_id is None:
+            raise ConfigError("tokenizer has no EOS token")
+        self.eos_id = int(tokenizer.eos_token_id)
+        self.special_ids = frozenset((self.start_id, self.end_id, self.sep_id, self.eos_id))
+        self.name_ids = lru_cache(maxsize=1_000_000)(self._name_ids)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
+    def _name_ids(self, name: str) -> tuple[int, ...]:
+        """Token ids of one name, encoded alone; never contains a special id."""
+        ids = self.tokenizer(name, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        ids = tuple(int(i) for i in ids)
+        if not ids or self.special_ids.intersection(ids):
+            raise ConfigError(f"name {name!r} does not encode to plain tokens")
+        return ids
+
+    def encode_path(self, path: Path) -> list[int]:
+        """``<PATH> e0 -> r1 -> e1 ... </PATH>`` as ids."""
+        out = [self.start_id, *self.name_ids(path.entities[0])]
+        for rel, ent in zip(path.relations, path.entities[1:], strict=True):
+            out += [self.sep_id, *self.name_ids(rel), self.sep_id, *self.name_ids(ent)]
+        out.append(self.end_id)
+        return out
+
+    def encode_output(self, path: Path) -> list[int]:
+        """The full student output for one path: path, answer (its end entity), EOS."""
+        return [*self.encode_path(path), *self.name_ids(path.end), self.eos_id]
+
+    def prompt_ids(self, question: str, topic_entities: Sequence[str]) -> list[int]:
+        text = build_prompt(question, topic_entities)
+        return [int(i) for i in self.tokenizer(text, add_special_tokens=True)["input_ids"]]
+
+    def decode_name(self, ids: Sequence[int]) -> str:
+        return str(self.tokenizer.decode(list(ids), skip_special_tokens=False))
+
+    def parse(self, ids: Sequence[int]) -> ParsedOutput:
+        """Parse generated ids (prompt excluded). Tolerates junk: returns ``path=None`` if malformed."""
+        ids = list(ids)
+        if self.start_id not in ids:
+            return ParsedOutput(None, None, False)
+        ids = ids[ids.index(self.start_id) + 1 :]
+        if self.end_id not in ids:
+            return ParsedOutput(None, None, False)
+        cut = ids.index(self.end_id)
+        body, tail = ids[:cut], ids[cut + 1 :]
+        parts: list[list[int]] = [[]]
+        for i in body:
+            if i == self.sep_id:
+                parts.append([])
+            else:
+                parts[-1].append(i)
+        if len(parts) < 3 or len(parts) % 2 == 0 or any(not p for p in parts):
+            return ParsedOutput(None, None, False)
+        names = [self.decode_name(p) for p in parts]
+        path = Path(tuple(names[0::2]), tuple(names[1::2]))
+        complete = self.eos_id in tail
+        answer_ids = tail[: tail.index(self.eos_id)] if complete else tail
+        answer = self.decode_name(answer_ids) if answer_ids else None
+        return ParsedOutput(path, answer, complete and answer is not None)
+
+
+def parse_path_text(text: str) -> list[Path]:
+    """Every ``<PATH> a -> r -> b ... </PATH>`` span in free text (teacher traces), in order.
+
+    Malformed spans (even number of parts, empty names) are skipped.
+    """
+    paths = []
+    pos = 0
+    while True:
+        start = text.find(PATH_START, pos)
+        if start < 0:
+            return paths
+        end = text.find(PATH_END, start)
+        if end < 0:
+            return paths
+        parts = [p.strip() for p in text[start + len(PATH_START) : end].split(SEPARATOR)]
+        pos = end + len(PATH_END)
+        if len(parts) >= 3 and len(parts) % 2 == 1 and all(parts):
+            paths.append(Path(tuple(parts[0::2]), tuple(parts[1::2])))
+
+
+def path_to_text(path: Path) -> str:
+    return f"{PATH_START} {path.text(f' {SEPARATOR} ')} {PATH_END}"

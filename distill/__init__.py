@@ -1,0 +1,1 @@
+"""Distillation: teacher traces, verification, student training and evaluation."""

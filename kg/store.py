@@ -1,0 +1,85 @@
+"""The ``GraphStore`` interface every backend implements (Neo4j, in-process).
+
+Path semantics, identical on every store (tested):
+- a walk may use every stored triple forwards (``r``) and backwards (``r_inv``, see ``kg.naming``);
+- a path never uses the same triple twice (Cypher's relationship uniqueness), so ``a -r-> b -r_inv-> a``
+  over one triple is not a path; entities may repeat through different triples;
+- results are sorted by ``Path.sort_key`` before ``limit`` cuts them.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+
+from kg.naming import base_relation
+from kg.types import GraphStats, Path, Triple
+
+
+class GraphStore(ABC):
+    """A knowledge graph of ``(head, relation, tail)`` triples with names as keys."""
+
+    kind: str = "abstract"
+
+    @abstractmethod
+    def add_triples(self, triples: Iterable[Triple]) -> int:
+        """Store the triples; return how many were new (loading twice adds nothing)."""
+
+    @abstractmethod
+    def stats(self) -> GraphStats: ...
+
+    @abstractmethod
+    def iter_triples(self) -> Iterator[Triple]:
+        """Every stored triple, streamed (used to build decoding indexes)."""
+
+    @abstractmethod
+    def has_entity(self, name: str) -> bool: ...
+
+    @abstractmethod
+    def has_triple(self, head: str, relation: str, tail: str) -> bool:
+        """Whether ``head -relation-> tail`` is stored (forward names only)."""
+
+    @abstractmethod
+    def neighbors(self, entity: str, relation: str | None = None) -> list[tuple[str, str]]:
+        """Sorted ``(relation, entity)`` steps out of ``entity``, inverse steps included.
+
+        With ``relation`` (which may be an ``_inv`` name), only the steps along it.
+        """
+
+    @abstractmethod
+    def paths_from(self, sources: Sequence[str], max_hops: int, limit: int) -> list[Path]:
+        """All paths of 1..max_hops steps starting at any of ``sources`` (sorted, at most ``limit``)."""
+
+    @abstractmethod
+    def shortest_paths(
+        self, sources: Sequence[str], targets: Sequence[str], max_hops: int, limit: int
+    ) -> list[Path]:
+        """For each (source, target) pair joined within ``max_hops``, all its shortest paths (sorted)."""
+
+    @abstractmethod
+    def clear(self) -> None:
+        """Delete every entity and triple."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    def has_path(self, path: Path) -> bool:
+        """Whether ``path`` is a real path of this graph (each step stored, no triple twice)."""
+        used: set[tuple[str, str, str]] = set()
+        for src, rel, dst in zip(path.entities, path.relations, path.entities[1:], strict=False):
+            name, backwards = base_relation(rel)
+            triple = (dst, name, src) if backwards else (src, name, dst)
+            if triple in used or not self.has_triple(*triple):
+                return False
+            used.add(triple)
+        return path.hops >= 1
+
+    def __enter__(self) -> GraphStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def sort_and_cut(paths: Iterable[Path], limit: int) -> list[Path]:
+    return sorted(set(paths), key=Path.sort_key)[:limit]

@@ -1,0 +1,1 @@
+"""REST service and the ``kgr`` command line."""
