@@ -1,0 +1,342 @@
+"""Per-sequence KG constraint states: which token may come next so the output spells a KG path.
+
+The accepted language is exactly ``<PATH> e0 -> r1 -> e1 ... -> eH </PATH> answer EOS`` for every trail
+of 1..H steps from a topic entity (``kg.store`` semantics), with ``answer`` = the path's end entity.
+There is no unconstrained fallback and no dead end: a relation is offered only if an unused triple
+continues it, ``->`` only if a step out of the entity is left and hops remain, ``</PATH>`` after any
+complete entity of hop >= 1. After EOS only EOS is allowed (a finished row stays finished).
+
+States are immutable (``advance`` returns a new state), so beams fork for free. Two strategies:
+``LazyState`` walks the per-KG ``KGIndex`` step by step; ``MaterializedState`` walks a per-question trie
+of every enumerated path (GCR-style). They allow the same token sets at every step (property-tested).
+``PathGrammar`` wraps either in the mutable accept/rollback/bitmask interface of vLLM's grammars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from decoding.index import KGIndex
+from decoding.trie import IntArray, TokenTrie
+from kg.errors import ConstraintError, InputError
+
+Strategy = Literal["lazy", "materialized"]
+_EMPTY: IntArray = np.zeros(0, dtype=np.int64)
+
+
+def _tokens(*ids: int) -> IntArray:
+    return np.array(sorted(ids), dtype=np.int64)
+
+
+def topic_ids(index: KGIndex, topics: Iterable[str], max_hops: int) -> list[int]:
+    """KG ids of the topics that start at least one path; raises if none does."""
+    if max_hops < 1:
+        raise InputError(f"max_hops must be >= 1, got {max_hops}")
+    ids = [index.entity_ids[t] for t in dict.fromkeys(topics) if t in index.entity_ids]
+    ids = [i for i in ids if index.degree[i] > 0]
+    if not ids:
+        raise ConstraintError(f"no topic entity among {list(topics)!r} starts a path in the KG")
+    return ids
+
+
+class ConstraintState:
+    """One position of one sequence; subclasses implement the two strategies."""
+
+    __slots__ = ()
+    terminated = False
+
+    def allowed(self) -> IntArray:
+        raise NotImplementedError
+
+    def advance(self, token: int) -> ConstraintState | None:
+        """The state after ``token``, or None if it is not allowed here."""
+        raise NotImplementedError
+
+
+# ---- lazy graph walk ---------------------------------------------------------------------------
+class _Lazy(ConstraintState):
+    __slots__ = ("_allowed", "hops", "index", "max_hops", "used")
+
+    def __init__(self, index: KGIndex, max_hops: int, hops: int, used: tuple[int, ...]) -> None:
+        self.index, self.max_hops, self.hops, self.used = index, max_hops, hops, used
+        self._allowed: IntArray | None = None
+
+    def allowed(self) -> IntArray:
+        if self._allowed is None:
+            self._allowed = self._compute()
+        return self._allowed
+
+    def _compute(self) -> IntArray:
+        raise NotImplementedError
+
+
+class LazyStart(_Lazy):
+    """Before ``<PATH>``."""
+
+    __slots__ = ("topic_ranks",)
+
+    def __init__(self, index: KGIndex, topics: Sequence[str], max_hops: int) -> None:
+        super().__init__(index, max_hops, 0, ())
+        self.topic_ranks = index.entities.ranks(topic_ids(index, topics, max_hops))
+
+    def _compute(self) -> IntArray:
+        return _tokens(self.index.codec.start_id)
+
+    def advance(self, token: int) -> ConstraintState | None:
+        if token != self.index.codec.start_id:
+            return None
+        return LazyEntity(
+            self.index, self.max_hops, 0, (), -1, -1, self.topic_ranks, (), 0, len(self.index.entities), 0
+        )
+
+
+class LazyEntity(_Lazy):
+    """Inside (or right after) an entity name: hop ``hops`` reached via ``prev -rel->``."""
+
+    __slots__ = ("cand", "complete", "depth", "excl", "hi", "lo", "prev", "rel", "tokens")
+
+    def __init__(
+        self,
+        index: KGIndex,
+        max_hops: int,
+        hops: int,
+        used: tuple[int, ...],
+        prev: int,
+        rel: int,
+        cand: IntArray,
+        excl: tuple[int, ...],
+        lo: int,
+        hi: int,
+        depth: int,
+    ) -> None:
+        super().__init__(index, max_hops, hops, used)
+        self.prev, self.rel, self.cand, self.excl = prev, rel, cand, excl
+        self.lo, self.hi, self.depth = lo, hi, depth
+        table = index.entities
+        tokens, complete = table.options(cand, lo, hi, depth)
+        if excl and any(lo <= x < hi for x in excl):
+            # a neighbour reached only over a triple this path already used: recompute without it
+            kept = cand[~np.isin(cand, excl)]
+            tokens, complete = table.options(kept, lo, hi, depth)
+        self.tokens, self.complete = tokens, complete
+
+    def _entity_and_used(self) -> tuple[int, tuple[int, ...]]:
+        entity = int(self.index.entities.id_of_rank[self.complete])
+        if self.prev < 0:
+            return entity, self.used
+        return entity, (*self.used, self.index.edge_of_step(self.prev, self.rel, entity))
+
+    def _compute(self) -> IntArray:
+        if self.complete < 0:
+            return self.tokens
+        codec, extra = self.index.codec, []
+        entity, used = self._entity_and_used()
+        if self.hops < self.max_hops and self.index.has_open_step(entity, used):
+            extra.append(codec.sep_id)
+        if self.hops >= 1:
+            extra.append(codec.end_id)
+        return np.concatenate([self.tokens, _tokens(*extra)]) if extra else self.tokens
+
+    def advance(self, token: int) -> ConstraintState | None:
+        if not np.isin(token, self.allowed()):  # cheap: allowed() is small or cached
+            return None
+        codec = self.index.codec
+        if token == codec.sep_id:
+            entity, used = self._entity_and_used()
+            return LazyRelation(
+                self.index, self.max_hops, self.hops, used, entity, 0, len(self.index.relations), 0
+            )
+        if token == codec.end_id:
+            entity, _ = self._entity_and_used()
+            return LazyAnswer(self.index, tuple(self.index.entities.name_tokens(self.complete).tolist()), 0)
+        lo, hi = self.index.entities.child(self.lo, self.hi, self.depth, token)
+        return LazyEntity(
+            self.index, self.max_hops, self.hops, self.used, self.prev, self.rel,
+            self.cand, self.excl, lo, hi, self.depth + 1,
+        )  # fmt: skip
+
+
+class LazyRelation(_Lazy):
+    """Inside (or right after) the relation name of step ``hops + 1`` out of ``entity``."""
+
+    __slots__ = ("cand", "complete", "depth", "entity", "hi", "lo", "tokens")
+
+    def __init__(
+        self,
+        index: KGIndex,
+        max_hops: int,
+        hops: int,
+        used: tuple[int, ...],
+        entity: int,
+        lo: int,
+        hi: int,
+        depth: int,
+    ) -> None:
+        super().__init__(index, max_hops, hops, used)
+        self.entity, self.lo, self.hi, self.depth = entity, lo, hi, depth
+        self.cand = index.open_relations(entity, used)
+        self.tokens, self.complete = index.relations.options(self.cand, lo, hi, depth)
+
+    def _compute(self) -> IntArray:
+        if self.complete < 0:
+            return self.tokens
+        return np.concatenate([self.tokens, _tokens(self.index.codec.sep_id)])
+
+    def advance(self, token: int) -> ConstraintState | None:
+        if not np.isin(token, self.allowed()):
+            return None
+        index = self.index
+        if token == index.codec.sep_id:
+            rel = int(index.relations.id_of_rank[self.complete])
+            cand = index.neighbours(self.entity, rel)
+            excl = index.excluded_neighbours(self.entity, rel, self.used)
+            n = len(index.entities)
+            return LazyEntity(
+                index, self.max_hops, self.hops + 1, self.used, self.entity, rel, cand, excl, 0, n, 0
+            )
+        lo, hi = index.relations.child(self.lo, self.hi, self.depth, token)
+        state = LazyRelation.__new__(LazyRelation)
+        _Lazy.__init__(state, index, self.max_hops, self.hops, self.used)
+        state.entity, state.lo, state.hi, state.depth, state.cand = (
+            self.entity,
+            lo,
+            hi,
+            self.depth + 1,
+            self.cand,
+        )
+        state.tokens, state.complete = index.relations.options(self.cand, lo, hi, self.depth + 1)
+        return state
+
+
+class LazyAnswer(ConstraintState):
+    """After ``</PATH>``: the end entity's name is forced, then EOS."""
+
+    __slots__ = ("index", "name", "pos")
+
+    def __init__(self, index: KGIndex, name: tuple[int, ...], pos: int) -> None:
+        self.index, self.name, self.pos = index, name, pos
+
+    @property
+    def terminated(self) -> bool:  # type: ignore[override]
+        return self.pos > len(self.name)
+
+    def allowed(self) -> IntArray:
+        return _tokens(self.name[self.pos] if self.pos < len(self.name) else self.index.codec.eos_id)
+
+    def advance(self, token: int) -> ConstraintState | None:
+        if token != int(self.allowed()[0]):
+            return None
+        return LazyAnswer(self.index, self.name, min(self.pos + 1, len(self.name) + 1))
+
+
+# ---- materialized per-question trie -------------------------------------------------------------
+def materialize(index: KGIndex, topics: Sequence[str], max_hops: int) -> TokenTrie:
+    """A trie of the full output ids of every path of 1..max_hops steps from the topics."""
+    codec, ents, rels = index.codec, index.entities, index.relations
+    ent_tokens = lru_cacheless_tokens(ents)
+    rel_tokens = lru_cacheless_tokens(rels)
+    trie = TokenTrie()
+    for path_ents, path_rels in index.graph.walks(topic_ids(index, topics, max_hops), max_hops):
+        ids = [codec.start_id, *ent_tokens(path_ents[0])]
+        for r, e in zip(path_rels, path_ents[1:], strict=True):
+            ids += [codec.sep_id, *rel_tokens(r), codec.sep_id, *ent_tokens(e)]
+        ids += [codec.end_id, *ent_tokens(path_ents[-1]), codec.eos_id]
+        trie.insert(ids)
+    return trie
+
+
+def lru_cacheless_tokens(table: Any) -> Any:
+    """A per-call memo of name id -> token list (materialization touches each name many times)."""
+    memo: dict[int, list[int]] = {}
+
+    def tokens(name_id: int) -> list[int]:
+        got = memo.get(name_id)
+        if got is None:
+            got = memo[name_id] = table.name_tokens(int(table.rank_of_id[name_id])).tolist()
+        return got
+
+    return tokens
+
+
+class MaterializedState(ConstraintState):
+    __slots__ = ("eos", "node")
+
+    def __init__(self, node: dict[int, Any], eos: int) -> None:
+        self.node, self.eos = node, eos
+
+    @property
+    def terminated(self) -> bool:  # type: ignore[override]
+        return not self.node
+
+    def allowed(self) -> IntArray:
+        if not self.node:
+            return _tokens(self.eos)
+        return np.array(sorted(self.node), dtype=np.int64)
+
+    def advance(self, token: int) -> ConstraintState | None:
+        if not self.node:
+            return self if token == self.eos else None
+        nxt = self.node.get(token)
+        return None if nxt is None else MaterializedState(nxt, self.eos)
+
+
+def initial_state(
+    index: KGIndex, topics: Sequence[str], max_hops: int, strategy: Strategy = "lazy"
+) -> ConstraintState:
+    """The state before ``<PATH>`` for one question."""
+    if strategy == "lazy":
+        return LazyStart(index, topics, max_hops)
+    if strategy == "materialized":
+        return MaterializedState(materialize(index, topics, max_hops).root, index.codec.eos_id)
+    raise InputError(f"unknown decoding strategy {strategy!r}")
+
+
+class PathGrammar:
+    """vLLM-grammar-shaped mutable wrapper: accept tokens, report the mask, roll back, reset."""
+
+    def __init__(self, initial: ConstraintState) -> None:
+        self._initial = initial
+        self._states: list[ConstraintState] = [initial]
+
+    @property
+    def state(self) -> ConstraintState:
+        return self._states[-1]
+
+    def accept_tokens(self, ids: Iterable[int]) -> bool:
+        """Advance over ``ids``; on a disallowed token nothing is accepted and False is returned."""
+        new: list[ConstraintState] = []
+        state = self.state
+        for token in ids:
+            nxt = state.advance(int(token))
+            if nxt is None:
+                return False
+            new.append(nxt)
+            state = nxt
+        self._states.extend(new)
+        return True
+
+    def allowed_tokens(self) -> IntArray:
+        return self.state.allowed()
+
+    def fill_bitmask(self, mask: Any, row: int = 0) -> None:
+        """Set ``mask[row, t] = True`` for every allowed token (a bool tensor or array)."""
+        mask[row, self.state.allowed()] = True
+
+    def rollback(self, n: int) -> None:
+        if n > len(self._states) - 1:
+            raise ConstraintError(f"cannot roll back {n} tokens, only {len(self._states) - 1} accepted")
+        if n:
+            del self._states[-n:]
+
+    def is_terminated(self) -> bool:
+        return self.state.terminated
+
+    def reset(self) -> None:
+        self._states = [self._initial]
+
+    @property
+    def num_accepted(self) -> int:
+        return len(self._states) - 1
