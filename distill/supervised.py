@@ -1,0 +1,61 @@
+"""KG-supervised traces: the shortest KG paths from the topic entities to the gold answers.
+
+This is the supervision GCR and RoG train on when no teacher is available: every shortest path between
+a topic entity and an answer entity (capped) is a target reasoning path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from tqdm import tqdm
+
+from decoding.pathformat import path_to_text
+from distill.traces import Question, Trace, TracePath
+from kg.store import GraphStore
+from kg.types import Path
+
+SUPERVISED_TEACHER = "kg-supervised"
+CYCLE_SEARCH_LIMIT = 20_000
+
+
+def supervised_trace(store: GraphStore, question: Question, max_hops: int, max_paths: int) -> Trace:
+    """One trace with all (at most ``max_paths``) shortest topic -> answer paths; error if none."""
+    paths = store.shortest_paths(question.topic_entities, question.answers, max_hops, max_paths)
+    if not paths and set(question.topic_entities) & set(question.answers):
+        paths = _cycles_home(store, question, max_hops, max_paths)
+    answer = paths[0].end if paths else None
+    text = "\n".join(path_to_text(p) for p in paths) + (f"\nAnswer: {answer}" if answer else "")
+    return Trace(
+        id=question.id,
+        question=question.question,
+        topic_entities=question.topic_entities,
+        teacher=SUPERVISED_TEACHER,
+        text=text,
+        paths=[TracePath.of(p) for p in paths],
+        answer=answer,
+        gold_answers=question.answers,
+        error=None if paths else f"no path within {max_hops} hops from topic to any answer",
+    )
+
+
+def _cycles_home(store: GraphStore, question: Question, max_hops: int, max_paths: int) -> list[Path]:
+    """Answer == topic ("the child of X's parent" is X): shortest_paths skips s == t, so walk round."""
+    home = set(question.topic_entities) & set(question.answers)
+    found = [p for p in store.paths_from(sorted(home), max_hops, CYCLE_SEARCH_LIMIT) if p.end == p.start]
+    shortest = min((p.hops for p in found), default=0)
+    return [p for p in found if p.hops == shortest][:max_paths]
+
+
+def supervised_traces(
+    store: GraphStore,
+    questions: Iterable[Question],
+    max_hops: int = 3,
+    max_paths: int = 8,
+    skip: set[str] | None = None,
+    progress: bool = True,
+) -> Iterator[Trace]:
+    skip = skip or set()
+    todo = [q for q in questions if q.id not in skip]
+    for q in tqdm(todo, desc="shortest paths", unit="q", disable=not progress):
+        yield supervised_trace(store, q, max_hops, max_paths)
