@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     reasoner_url: str | None = None  # OpenAI-compatible endpoint for the optional second stage
     reasoner_model: str | None = None
     reasoner_api_key: SecretStr | None = None
+    reasoner_timeout_s: float = 60.0
+    # micro-batching of concurrent QA requests into one generate() call
+    batch_max_size: int = 16
+    batch_max_wait_ms: float = 5.0
+    rate_limit_burst: int = 120
+    # server-side graph files the admin API may load; empty means any path the process can read
+    graph_import_roots: list[Path] = Field(default_factory=list)
+    log_json: bool = True
+    demo: bool = False  # serve the committed demo graph and a demo student (trained on first start)
 
     @property
     def memory_store_file(self) -> Path:
