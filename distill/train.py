@@ -59,6 +59,7 @@ class TrainConfig:
     save_steps: int = 200
     keep_checkpoints: int = 2
     resume: bool = True
+    stop_after: int | None = None  # end this run at that step (checkpointed); the schedule spans all steps
     # options
     lora: bool = False
     lora_r: int = 16
@@ -283,12 +284,15 @@ def train(cfg: TrainConfig, traces: Sequence[Trace], tokenizer_texts: Iterable[s
             bar.update(1)
             if step % cfg.log_every == 0 or step == total_steps:
                 bar.set_postfix(loss=f"{sum(losses[-cfg.log_every :]) / len(losses[-cfg.log_every :]):.4f}")
-            if cfg.save_steps and step % cfg.save_steps == 0 and step < total_steps:
+            stopping = cfg.stop_after is not None and step >= cfg.stop_after
+            if step < total_steps and (stopping or (cfg.save_steps and step % cfg.save_steps == 0)):
                 _save_checkpoint(accelerator, out, cfg, step, epoch, batch_in_epoch)
-            if step >= total_steps:
+            if step >= total_steps or stopping:
                 break
         else:
             epoch, batch_in_epoch = epoch + 1, 0
+            continue
+        break
     bar.close()
 
     accelerator.wait_for_everyone()
