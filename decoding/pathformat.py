@@ -127,7 +127,7 @@ def parse_path_text(text: str) -> list[Path]:
 
     Malformed spans (even number of parts, empty names) are skipped.
     """
-    paths = []
+    paths: list[Path] = []
     pos = 0
     while True:
         start = text.find(PATH_START, pos)

@@ -147,7 +147,7 @@ class VllmPathGenerator:
             **engine_kwargs,
         }
         try:
-            self.llm = LLM(model=str(model_dir), logits_processors=[KGConstraintVllmProcessor], **kwargs)
+            self.llm: Any = LLM(model=str(model_dir), logits_processors=[KGConstraintVllmProcessor], **kwargs)
         except Exception as exc:  # vLLM raises many types at start-up
             raise ModelError(f"vLLM cannot start the student from {model_dir}: {exc}") from exc
         self.tokenizer = self.llm.get_tokenizer()
@@ -159,7 +159,7 @@ class VllmPathGenerator:
         self.seed = seed
 
     def close(self) -> None:
-        self.llm = None
+        self.llm: Any = None
 
     def _max_tokens(self, max_hops: int) -> int:
         widths = (self.index.entities.matrix.shape[1], self.index.relations.matrix.shape[1])
