@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     # server-side graph files the admin API may load; empty means any path the process can read
     graph_import_roots: list[Path] = Field(default_factory=list)
     log_json: bool = True
+    startup_wait_s: float = 120.0  # how long start-up may hold back serving before /readyz says why
     demo: bool = False  # serve the committed demo graph and a demo student (trained on first start)
 
     @property

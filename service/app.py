@@ -101,7 +101,7 @@ def create_app(
         starter = asyncio.create_task(_start(state, store, generator))
         try:
             # a short start (memory store, small index) completes before the first request is served
-            await asyncio.wait({starter}, timeout=settings.request_timeout_s)
+            await asyncio.wait({starter}, timeout=settings.startup_wait_s)
             yield
         finally:
             starter.cancel()

@@ -91,6 +91,7 @@ class JobOut(BaseModel):
     created_at: float
     updated_at: float
     attempts: int
+    pid: int | None = Field(default=None, description="worker process while running")
 
 
 class GraphStatsOut(BaseModel):
