@@ -88,15 +88,19 @@ class LazyStart(_Lazy):
     def advance(self, token: int) -> ConstraintState | None:
         if token != self.index.codec.start_id:
             return None
-        return LazyEntity(
-            self.index, self.max_hops, 0, (), -1, -1, self.topic_ranks, (), 0, len(self.index.entities), 0
-        )
+        n = len(self.index.entities)
+        key = ("topics", *self.topic_ranks.tolist())
+        return LazyEntity(self.index, self.max_hops, 0, (), -1, -1, self.topic_ranks, (), 0, n, 0, key)
 
 
 class LazyEntity(_Lazy):
-    """Inside (or right after) an entity name: hop ``hops`` reached via ``prev -rel->``."""
+    """Inside (or right after) an entity name: hop ``hops`` reached via ``prev -rel->``.
 
-    __slots__ = ("cand", "complete", "depth", "excl", "hi", "lo", "prev", "rel", "tokens")
+    ``key`` names the candidate set (``(prev, rel)``, or the topics at hop 0) so the per-node options
+    are memoised in the index's name table and shared by every beam at the same place.
+    """
+
+    __slots__ = ("cand", "complete", "depth", "excl", "flags", "hi", "key", "lo", "prev", "rel", "tokens")
 
     def __init__(
         self,
@@ -111,17 +115,18 @@ class LazyEntity(_Lazy):
         lo: int,
         hi: int,
         depth: int,
+        key: object,
     ) -> None:
         super().__init__(index, max_hops, hops, used)
-        self.prev, self.rel, self.cand, self.excl = prev, rel, cand, excl
+        self.prev, self.rel, self.cand, self.excl, self.key = prev, rel, cand, excl, key
         self.lo, self.hi, self.depth = lo, hi, depth
+        self.flags = 0  # bit 1: "->" allowed, bit 2: "</PATH>" allowed (set by _compute)
         table = index.entities
-        tokens, complete = table.options(cand, lo, hi, depth)
         if excl and any(lo <= x < hi for x in excl):
-            # a neighbour reached only over a triple this path already used: recompute without it
-            kept = cand[~np.isin(cand, excl)]
-            tokens, complete = table.options(kept, lo, hi, depth)
-        self.tokens, self.complete = tokens, complete
+            # a neighbour reached only over a triple this path already used: compute without it
+            self.tokens, self.complete = table.options(cand[~np.isin(cand, excl)], lo, hi, depth)
+        else:
+            self.tokens, self.complete = table.cached_options(key, cand, lo, hi, depth)
 
     def _entity_and_used(self) -> tuple[int, tuple[int, ...]]:
         entity = int(self.index.entities.id_of_rank[self.complete])
@@ -136,27 +141,32 @@ class LazyEntity(_Lazy):
         entity, used = self._entity_and_used()
         if self.hops < self.max_hops and self.index.has_open_step(entity, used):
             extra.append(codec.sep_id)
+            self.flags |= 1
         if self.hops >= 1:
             extra.append(codec.end_id)
+            self.flags |= 2
         return np.concatenate([self.tokens, _tokens(*extra)]) if extra else self.tokens
 
     def advance(self, token: int) -> ConstraintState | None:
-        if not np.isin(token, self.allowed()):  # cheap: allowed() is small or cached
+        index, codec = self.index, self.index.codec
+        if token == codec.sep_id or token == codec.end_id:
+            self.allowed()
+            if token == codec.sep_id and self.flags & 1:
+                entity, used = self._entity_and_used()
+                n = len(index.relations)
+                cand = index.open_relations(entity, used)
+                return LazyRelation(index, self.max_hops, self.hops, used, entity, cand, 0, n, 0)
+            if token == codec.end_id and self.flags & 2:
+                return LazyAnswer(index, tuple(index.entities.name_tokens(self.complete).tolist()), 0)
             return None
-        codec = self.index.codec
-        if token == codec.sep_id:
-            entity, used = self._entity_and_used()
-            return LazyRelation(
-                self.index, self.max_hops, self.hops, used, entity, 0, len(self.index.relations), 0
-            )
-        if token == codec.end_id:
-            entity, _ = self._entity_and_used()
-            return LazyAnswer(self.index, tuple(self.index.entities.name_tokens(self.complete).tolist()), 0)
-        lo, hi = self.index.entities.child(self.lo, self.hi, self.depth, token)
-        return LazyEntity(
-            self.index, self.max_hops, self.hops, self.used, self.prev, self.rel,
-            self.cand, self.excl, lo, hi, self.depth + 1,
+        lo, hi = index.entities.child(self.lo, self.hi, self.depth, token)
+        if lo >= hi:
+            return None
+        nxt = LazyEntity(
+            index, self.max_hops, self.hops, self.used, self.prev, self.rel,
+            self.cand, self.excl, lo, hi, self.depth + 1, self.key,
         )  # fmt: skip
+        return nxt if len(nxt.tokens) or nxt.complete >= 0 else None
 
 
 class LazyRelation(_Lazy):
@@ -171,14 +181,14 @@ class LazyRelation(_Lazy):
         hops: int,
         used: tuple[int, ...],
         entity: int,
+        cand: IntArray,
         lo: int,
         hi: int,
         depth: int,
     ) -> None:
         super().__init__(index, max_hops, hops, used)
-        self.entity, self.lo, self.hi, self.depth = entity, lo, hi, depth
-        self.cand = index.open_relations(entity, used)
-        self.tokens, self.complete = index.relations.options(self.cand, lo, hi, depth)
+        self.entity, self.cand, self.lo, self.hi, self.depth = entity, cand, lo, hi, depth
+        self.tokens, self.complete = index.relations.options(cand, lo, hi, depth)
 
     def _compute(self) -> IntArray:
         if self.complete < 0:
@@ -186,29 +196,25 @@ class LazyRelation(_Lazy):
         return np.concatenate([self.tokens, _tokens(self.index.codec.sep_id)])
 
     def advance(self, token: int) -> ConstraintState | None:
-        if not np.isin(token, self.allowed()):
-            return None
         index = self.index
         if token == index.codec.sep_id:
+            if self.complete < 0:
+                return None
             rel = int(index.relations.id_of_rank[self.complete])
             cand = index.neighbours(self.entity, rel)
             excl = index.excluded_neighbours(self.entity, rel, self.used)
             n = len(index.entities)
             return LazyEntity(
-                index, self.max_hops, self.hops + 1, self.used, self.entity, rel, cand, excl, 0, n, 0
-            )
+                index, self.max_hops, self.hops + 1, self.used, self.entity, rel, cand, excl, 0, n, 0,
+                (self.entity, rel),
+            )  # fmt: skip
         lo, hi = index.relations.child(self.lo, self.hi, self.depth, token)
-        state = LazyRelation.__new__(LazyRelation)
-        _Lazy.__init__(state, index, self.max_hops, self.hops, self.used)
-        state.entity, state.lo, state.hi, state.depth, state.cand = (
-            self.entity,
-            lo,
-            hi,
-            self.depth + 1,
-            self.cand,
+        if lo >= hi:
+            return None
+        nxt = LazyRelation(
+            index, self.max_hops, self.hops, self.used, self.entity, self.cand, lo, hi, self.depth + 1
         )
-        state.tokens, state.complete = index.relations.options(self.cand, lo, hi, self.depth + 1)
-        return state
+        return nxt if len(nxt.tokens) or nxt.complete >= 0 else None
 
 
 class LazyAnswer(ConstraintState):

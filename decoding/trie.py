@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 IntArray = npt.NDArray[np.int64]
 END = -1  # padding after a name's last token; sorts before every real token id
+MEMO_SIZE = 500_000
 
 
 class NameTable:
@@ -34,6 +35,9 @@ class NameTable:
         self.rank_of_id: IntArray = np.empty(n, dtype=np.int64)
         self.rank_of_id[order] = np.arange(n, dtype=np.int64)
         self.lengths: IntArray = (self.matrix != END).sum(axis=1)
+        # memo tables shared by all beams and questions (bounded: cleared when full)
+        self._child: dict[tuple[int, int, int, int], tuple[int, int]] = {}
+        self._options: dict[tuple[object, int, int, int], tuple[IntArray, int]] = {}
 
     def __len__(self) -> int:
         return len(self.id_of_rank)
@@ -43,11 +47,33 @@ class NameTable:
         return np.unique(self.rank_of_id[np.fromiter(ids, dtype=np.int64)])
 
     def child(self, lo: int, hi: int, depth: int, token: int) -> tuple[int, int]:
-        """The interval of rows below ``[lo, hi)`` whose token at ``depth`` is ``token``."""
-        column = self.matrix[lo:hi, depth]
-        return lo + int(np.searchsorted(column, token, "left")), lo + int(
-            np.searchsorted(column, token, "right")
-        )
+        """The interval of rows below ``[lo, hi)`` whose token at ``depth`` is ``token`` (memoised)."""
+        key = (lo, hi, depth, token)
+        got = self._child.get(key)
+        if got is None:
+            if hi - lo == 1:
+                got = (lo, hi) if int(self.matrix[lo, depth]) == token else (lo, lo)
+            else:
+                column = self.matrix[lo:hi, depth]
+                a, b = column.searchsorted((token, token + 1))
+                got = (lo + int(a), lo + int(b))
+            if len(self._child) >= MEMO_SIZE:
+                self._child.clear()
+            self._child[key] = got
+        return got
+
+    def cached_options(
+        self, key: object, candidates: IntArray, lo: int, hi: int, depth: int
+    ) -> tuple[IntArray, int]:
+        """``options`` memoised under ``key``, which must identify the candidate set."""
+        memo_key = (key, lo, hi, depth)
+        got = self._options.get(memo_key)
+        if got is None:
+            got = self.options(candidates, lo, hi, depth)
+            if len(self._options) >= MEMO_SIZE:
+                self._options.clear()
+            self._options[memo_key] = got
+        return got
 
     def options(self, candidates: IntArray, lo: int, hi: int, depth: int) -> tuple[IntArray, int]:
         """Next tokens of the candidates inside ``[lo, hi)`` and the rank of a name ending here (or -1).

@@ -159,7 +159,7 @@ class VllmPathGenerator:
         self.seed = seed
 
     def close(self) -> None:
-        self.llm: Any = None
+        self.llm = None
 
     def _max_tokens(self, max_hops: int) -> int:
         widths = (self.index.entities.matrix.shape[1], self.index.relations.matrix.shape[1])
