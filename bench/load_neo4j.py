@@ -1,0 +1,117 @@
+"""Neo4j load benchmark: batched load of the MetaQA KB vs one auto-commit MERGE per triple, then a reload.
+
+    .venv/bin/python bench/load_neo4j.py [--kb ../shared/data/metaqa/kb.txt] [--naive-sample 2000]
+
+Prints one JSON object. The Neo4j database is CLEARED first (the dev server has a single database).
+Figures count triples parsed from the file (already validated) and written; the file is parsed once up
+front so the timings measure the store, not the parser. Relationship counts come from the driver's
+result-summary counters (batched) and from ``stats()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path as FsPath
+
+import neo4j
+
+from kg import cypher
+from kg.loaders import iter_triples
+from kg.neo4j_store import Neo4jStore
+from kg.settings import get_settings
+from kg.types import Triple
+
+REPO = FsPath(__file__).resolve().parents[1]
+DEFAULT_KB = REPO / ".." / "shared" / "data" / "metaqa" / "kb.txt"
+
+
+def naive_load(store: Neo4jStore, triples: list[Triple]) -> float:
+    """One auto-commit MERGE statement per triple (what a straightforward client does); triples/s."""
+    with store._driver.session(database=store.database) as session:  # benchmark only: raw session
+        started = time.perf_counter()
+        for t in triples:
+            session.run(cypher.MERGE_ONE_TRIPLE, head=t.head, relation=t.relation, tail=t.tail).consume()
+        return len(triples) / (time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kb", type=FsPath, default=DEFAULT_KB)
+    parser.add_argument("--format", default="metaqa")
+    parser.add_argument("--uri", default=None, help="default: KGR_NEO4J_URI")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: KGR_NEO4J_BATCH_SIZE")
+    parser.add_argument("--naive-sample", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if not args.kb.exists():
+        print(f"KB not found: {args.kb} (expected the shared data beside the repo)", file=sys.stderr)
+        return 2
+
+    settings = get_settings()
+    if args.batch_size:
+        settings = settings.model_copy(update={"neo4j_batch_size": args.batch_size})
+    triples = list(iter_triples(args.kb, args.format))
+    result: dict[str, object] = {
+        "kb": str(args.kb.resolve()),
+        "triples_in_file": len(triples),
+        "batch_size": settings.neo4j_batch_size,
+        "neo4j_driver": neo4j.__version__,
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
+    store = Neo4jStore.from_settings(settings, uri=args.uri)
+    try:
+        store.clear()
+        store.ensure_schema()
+
+        started = time.perf_counter()
+        created = store.add_triples(triples)
+        load_s = time.perf_counter() - started
+        stats = store.stats()
+        result |= {
+            "load_seconds": round(load_s, 3),
+            "load_triples_per_s": round(len(triples) / load_s),
+            "load_relationships_created": created,
+            "stats_after_load": stats.to_json(),
+        }
+
+        started = time.perf_counter()
+        recreated = store.add_triples(triples)
+        after_reload = store.stats()
+        result |= {
+            "reload_seconds": round(time.perf_counter() - started, 3),
+            "reload_relationships_created": recreated,
+            "reload_entities_created": after_reload.entities - stats.entities,
+            "stats_after_reload": after_reload.to_json(),
+        }
+
+        # naive baseline on a random sample, into a cleared database (same server, same run)
+        sample = random.Random(args.seed).sample(triples, min(args.naive_sample, len(triples)))
+        store.clear()
+        naive_rate = naive_load(store, sample)
+        started = time.perf_counter()
+        store.clear()
+        batched_sample_created = store.add_triples(sample)
+        batched_sample_rate = len(sample) / (time.perf_counter() - started)
+        result |= {
+            "naive_sample_triples": len(sample),
+            "naive_triples_per_s": round(naive_rate),
+            "batched_sample_triples_per_s": round(batched_sample_rate),
+            "batched_sample_created": batched_sample_created,
+            "speedup_full_load_vs_naive": round(len(triples) / load_s / naive_rate, 1),
+        }
+        store.clear()
+    finally:
+        store.close()
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
