@@ -52,6 +52,12 @@ class NotReadyError(ModelError):
     code = "not_ready"
 
 
+class UpstreamError(ModelError):
+    """A service we call (the LLM reasoner) failed or could not be reached."""
+
+    code = "upstream_error"
+
+
 # most specific first: the first isinstance match wins
 _STATUS: tuple[tuple[type[KgrError], int], ...] = (
     (PayloadTooLargeError, 413),
@@ -66,6 +72,7 @@ _STATUS: tuple[tuple[type[KgrError], int], ...] = (
     (CapacityError, 503),
     (StoreUnavailableError, 503),
     (NotReadyError, 503),
+    (UpstreamError, 502),
 )
 RETRY_AFTER_S = 1
 

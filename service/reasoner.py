@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from decoding.types import ScoredPath
-from kg.errors import ModelError
 from kg.settings import Settings
+from service.errors import UpstreamError
 
 SYSTEM_PROMPT = (
     "You answer questions using only the knowledge-graph reasoning paths given. Each path is a chain "
@@ -61,7 +61,7 @@ class Reasoner:
                 temperature=0.0,
             )
         except Exception as exc:
-            raise ModelError(f"the reasoner at {self._client.base_url} failed: {exc}") from exc
+            raise UpstreamError(f"the reasoner at {self._client.base_url} failed: {exc}") from exc
         return str(reply.choices[0].message.content or "").strip()
 
     async def stream(self, question: str, paths: Sequence[ScoredPath]) -> AsyncIterator[str]:
@@ -76,7 +76,7 @@ class Reasoner:
                 if chunk.choices and chunk.choices[0].delta.content:
                     yield str(chunk.choices[0].delta.content)
         except Exception as exc:
-            raise ModelError(f"the reasoner at {self._client.base_url} failed: {exc}") from exc
+            raise UpstreamError(f"the reasoner at {self._client.base_url} failed: {exc}") from exc
 
     async def close(self) -> None:
         await self._client.close()
