@@ -46,7 +46,9 @@ def _triple(names: list[str], file: str, lineno: int) -> Triple:
             raise DataFormatError(file, lineno, "name contains a control character (NUL or newline)", field)
     if names[1].endswith(INVERSE_SUFFIX):
         raise DataFormatError(
-            file, lineno, f"relation may not end with {INVERSE_SUFFIX!r}: that suffix names inverse edges",
+            file,
+            lineno,
+            f"relation may not end with {INVERSE_SUFFIX!r}: that suffix names inverse edges",
             "relation",
         )
     return Triple(names[0], names[1], names[2])
@@ -92,7 +94,9 @@ def parse_ntriples(line: str, file: str, lineno: int) -> Triple:
     for field, (iri, blank, literal) in zip(FIELDS, (g[0:3], g[3:6], g[6:9]), strict=True):
         if literal is not None and field != "tail":
             raise DataFormatError(file, lineno, "a literal may only be the object", field)
-        names.append(_unescape(iri) if iri is not None else f"_:{blank}" if blank is not None else _unescape(literal))
+        names.append(
+            _unescape(iri) if iri is not None else f"_:{blank}" if blank is not None else _unescape(literal)
+        )
     if g[4] is not None:
         raise DataFormatError(file, lineno, "the predicate must be an IRI", "relation")
     return _triple(names, file, lineno)

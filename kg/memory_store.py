@@ -76,7 +76,9 @@ class MemoryStore(GraphStore):
             key = (ent(t.head), rel(t.relation), ent(t.tail))
             if key not in self._keys:
                 self._keys.add(key)
-                self._heads.append(key[0]), self._rels.append(key[1]), self._tails.append(key[2])
+                self._heads.append(key[0])
+                self._rels.append(key[1])
+                self._tails.append(key[2])
                 added += 1
         self._walk = None
         return added
@@ -191,7 +193,9 @@ class MemoryStore(GraphStore):
             mask = rels == want
             rels, dsts = rels[mask], dsts[mask]
         names = self._entities.names
-        return sorted({(g.step_relation_name(int(r)), names[int(d)]) for r, d in zip(rels, dsts, strict=True)})
+        return sorted(
+            {(g.step_relation_name(int(r)), names[int(d)]) for r, d in zip(rels, dsts, strict=True)}
+        )
 
     def _ids(self, names: Sequence[str]) -> list[int]:
         return [self._entities.ids[n] for n in names if n in self._entities.ids]
@@ -240,7 +244,7 @@ class MemoryStore(GraphStore):
                 if dist.get(u) == dist[v] - 1:
                     forward = r - n_rel if r >= n_rel else r + n_rel  # step u -> v is the reverse
                     for ents, rs in back(u):
-                        yield ents + [v], rs + [forward]
+                        yield [*ents, v], [*rs, forward]
 
         for ents, rs in back(target):
             yield self._path(ents, rs)

@@ -35,6 +35,7 @@ class Neo4jStore(GraphStore):
         database: str | None = None,
         batch_size: int = 10_000,
         connection_timeout_s: float = 10.0,
+        max_retry_s: float = 10.0,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -45,7 +46,7 @@ class Neo4jStore(GraphStore):
                 uri,
                 auth=auth,
                 connection_timeout=connection_timeout_s,
-                max_transaction_retry_time=10.0,
+                max_transaction_retry_time=max_retry_s,
                 notifications_min_severity="OFF",
             )
         except (neo4j_errors.ConfigurationError, ValueError) as exc:
@@ -138,8 +139,13 @@ class Neo4jStore(GraphStore):
         return self._write(work)
 
     def clear(self) -> None:
+        """Delete in bounded transactions (relationships first), so a huge graph never needs one huge tx."""
         for query in (cypher.DELETE_TRIPLES_BATCH, cypher.DELETE_ENTITIES_BATCH):
-            while self._write(lambda tx, q=query: tx.run(q, batch=self.batch_size).single(strict=True)[0]):
+
+            def delete_some(tx: neo4j.ManagedTransaction, query: str = query) -> int:
+                return int(tx.run(query, batch=self.batch_size).single(strict=True)[0])
+
+            while self._write(delete_some):
                 pass
 
     def close(self) -> None:

@@ -51,9 +51,7 @@ class WalkGraph:
         counts = np.bincount(src, minlength=n)
         ptr = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=ptr[1:])
-        return cls(
-            entity_names, relation_names, ptr, rel[order], dst[order], edges[order]
-        )
+        return cls(entity_names, relation_names, ptr, rel[order], dst[order], edges[order])
 
     @property
     def num_stored_relations(self) -> int:
@@ -61,7 +59,11 @@ class WalkGraph:
 
     def step_relation_name(self, step_rel: int) -> str:
         r = len(self.relation_names)
-        return self.relation_names[step_rel] if step_rel < r else self.relation_names[step_rel - r] + INVERSE_SUFFIX
+        return (
+            self.relation_names[step_rel]
+            if step_rel < r
+            else self.relation_names[step_rel - r] + INVERSE_SUFFIX
+        )
 
     def step_relation_id(self, name: str, relation_ids: dict[str, int]) -> int | None:
         """Step relation id of a (possibly ``_inv``) relation name, or None if unknown."""
@@ -81,7 +83,9 @@ class WalkGraph:
         """Every trail of 1..max_hops steps from ``sources`` as ``(entity ids, step relation ids)``."""
         ptr, srel, sdst, sedge = self.ptr, self.step_rel, self.step_dst, self.step_edge
         for source in dict.fromkeys(sources):
-            ents, rels, used = [source], [], []
+            ents: list[int] = [source]
+            rels: list[int] = []
+            used: list[int] = []
             # iterative DFS; stack holds (next step index, end index) per depth
             stack = [(int(ptr[source]), int(ptr[source + 1]))]
             while stack:
@@ -96,7 +100,9 @@ class WalkGraph:
                 if e in used:
                     continue
                 dst = int(sdst[i])
-                ents.append(dst), rels.append(int(srel[i])), used.append(e)
+                ents.append(dst)
+                rels.append(int(srel[i]))
+                used.append(e)
                 yield list(ents), list(rels)
                 if len(rels) < max_hops:
                     stack.append((int(ptr[dst]), int(ptr[dst + 1])))
