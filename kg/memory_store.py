@@ -99,7 +99,10 @@ class MemoryStore(GraphStore):
             raise
 
     def clear(self) -> None:
+        """Forget every triple and name; the store keeps its file, so ``save()`` persists the empty graph."""
+        file = self.file
         self.__init__(None)  # type: ignore[misc]
+        self.file = file
 
     def save(self, file: str | os.PathLike[str] | None = None) -> FsPath:
         target = FsPath(file) if file is not None else self.file

@@ -35,7 +35,7 @@ class Neo4jStore(GraphStore):
         database: str | None = None,
         batch_size: int = 10_000,
         connection_timeout_s: float = 10.0,
-        max_retry_s: float = 10.0,
+        max_retry_s: float = 5.0,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
