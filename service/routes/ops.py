@@ -30,11 +30,12 @@ def _checks(state: AppState) -> dict[str, Any]:
     ping = getattr(snap.store, "ping", None)
     if callable(ping):
         try:
-            ping()
-            checks["store"] = True
+            checks["store"] = bool(ping())  # Neo4jStore.ping answers False when the server is down
         except Exception as exc:  # any failure to reach the store means not ready
             checks["store"] = False
             checks["store_error"] = str(exc)[:200]
+        if not checks["store"]:
+            checks.setdefault("store_error", f"{snap.store.kind} store not reachable")
     else:
         checks["store"] = True
     checks["student"] = snap.generator is not None
