@@ -21,18 +21,18 @@ DEMO_KB = DEMO_DIR / "kb.tsv"
 DEMO_QUESTIONS = DEMO_DIR / "questions.jsonl"
 log = logging.getLogger("kgr.demo")
 
-# Sized for "a few minutes on a laptop CPU": a 2-layer, 128-wide Llama (head_dim 64 for vLLM's CPU backend).
+# Sized for a few minutes on a laptop CPU: a 2-layer, 64-wide Llama (head_dim 64 for vLLM's CPU backend).
 DEMO_TRAINING = {
-    "vocab_size": 3000,
-    "hidden_size": 128,
+    "vocab_size": 2000,
+    "hidden_size": 64,
     "layers": 2,
-    "heads": 2,
-    "intermediate": 384,
-    "max_steps": 600,
-    "batch_size": 32,
-    "lr": 3e-3,
+    "heads": 1,
+    "intermediate": 192,
+    "max_steps": 300,
+    "batch_size": 16,
+    "lr": 5e-3,
     "max_paths_per_trace": 2,
-    "save_steps": 100,
+    "save_steps": 50,
 }
 
 
