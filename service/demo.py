@@ -79,8 +79,11 @@ def train_demo_student(
     return train(cfg, traces, texts)
 
 
-def ensure_demo(settings: Settings, progress: bool = False) -> tuple[GraphStore, Path]:
-    """The serving store holding the demo graph, and the directory of a trained demo student."""
+def ensure_demo(
+    settings: Settings, progress: bool = False, training: dict[str, object] | None = None
+) -> tuple[GraphStore, Path]:
+    """The serving store holding the demo graph, and the directory of a trained demo student
+    (``training`` overrides ``DEMO_TRAINING`` options)."""
     store = open_store(settings)
     load_demo_graph(store)
     student_dir = demo_student_dir(settings)
@@ -88,5 +91,5 @@ def ensure_demo(settings: Settings, progress: bool = False) -> tuple[GraphStore,
         if progress:
             print(f"training the demo student in {student_dir} (first start only) ...", flush=True)
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 2))))
-        train_demo_student(store, student_dir, progress=progress)
+        train_demo_student(store, student_dir, progress=progress, **(training or {}))
     return store, student_dir
