@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from kg.settings import Settings
+from kg.settings import DEFAULT_QA_KEY, Settings
 from service.security import hash_key
 
 
@@ -44,10 +44,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         store, student_dir = ensure_demo(settings, progress=True)
         settings = settings.model_copy(update={"student_dir": student_dir, "demo": False})
     app = create_app(settings, store=store)
-    print(
-        json.dumps({"serving": f"http://{settings.host}:{settings.port}/", "store": settings.store}),
-        flush=True,
-    )
+    banner: dict[str, str] = {"serving": f"http://{settings.host}:{settings.port}/", "store": settings.store}
+    if settings.qa_api_key.get_secret_value() == DEFAULT_QA_KEY:  # only possible on loopback (checked above)
+        banner["qa_api_key"] = f"{DEFAULT_QA_KEY} (dev default; set KGR_QA_API_KEY to change it)"
+    print(json.dumps(banner), flush=True)
     uvicorn.run(
         app,
         host=settings.host,
