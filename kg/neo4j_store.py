@@ -41,6 +41,8 @@ class Neo4jStore(GraphStore):
             raise ValueError("batch_size must be >= 1")
         self.uri, self.database, self.batch_size = uri, database, batch_size
         self._schema_ready = False
+        # what this store's writes created so far, from the servers' result-summary counters
+        self.created = {"nodes": 0, "relationships": 0}
         try:
             self._driver = neo4j.GraphDatabase.driver(
                 uri,
@@ -131,12 +133,15 @@ class Neo4jStore(GraphStore):
             groups.setdefault(t.head, []).append([t.relation, t.tail])
         rows = [[head, out] for head, out in groups.items()]
 
-        def work(tx: neo4j.ManagedTransaction) -> int:
+        def work(tx: neo4j.ManagedTransaction) -> tuple[int, int]:
             # idempotent: a retried attempt starts from the rolled-back state and MERGEs the same rows
-            tx.run(cypher.MERGE_ENTITIES, names=names).consume()
-            return tx.run(cypher.MERGE_TRIPLES, groups=rows).consume().counters.relationships_created
+            nodes = tx.run(cypher.MERGE_ENTITIES, names=names).consume().counters.nodes_created
+            return nodes, tx.run(cypher.MERGE_TRIPLES, groups=rows).consume().counters.relationships_created
 
-        return self._write(work)
+        nodes, relationships = self._write(work)
+        self.created["nodes"] += nodes
+        self.created["relationships"] += relationships
+        return relationships
 
     def clear(self) -> None:
         """Delete in bounded transactions (relationships first), so a huge graph never needs one huge tx."""

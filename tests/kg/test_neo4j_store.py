@@ -107,8 +107,10 @@ def test_reload_creates_nothing(neo4j_store: Neo4jStore, tmp_path: Path) -> None
     path.write_text("".join(f"e{i}|r{i % 4}|e{(i * 7) % 50}\n" for i in range(300)), encoding="utf-8")
     first = load_file(neo4j_store, path, "metaqa")
     stats = neo4j_store.stats()
+    assert neo4j_store.created == {"nodes": stats.entities, "relationships": 300}
     again = load_file(neo4j_store, path, "metaqa")
     assert first.added == stats.triples == 300 and again.added == 0
+    assert neo4j_store.created == {"nodes": stats.entities, "relationships": 300}  # the reload created 0/0
     assert neo4j_store.stats() == stats
 
 
