@@ -51,7 +51,9 @@ async def _start(state: AppState, store: GraphStore | None, generator: PathGener
             if store is None:
                 store, student_dir = await run_in_threadpool(_open_graph, state.settings)
                 if state.factory is None and student_dir is not None:
-                    state.factory = student_factory(student_dir, state.settings.backend)
+                    state.factory = student_factory(
+                        student_dir, state.settings.backend, state.settings.batch_max_size
+                    )
             assert store is not None
             await run_in_threadpool(state.swap, store, generator)
             state.startup_error = None
@@ -82,7 +84,7 @@ def create_app(
     metrics = Metrics()
     factory = generator_factory
     if factory is None and settings.student_dir is not None and not settings.demo:
-        factory = student_factory(settings.student_dir, settings.backend)
+        factory = student_factory(settings.student_dir, settings.backend, settings.batch_max_size)
     state = AppState(
         settings=settings,
         metrics=metrics,

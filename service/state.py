@@ -41,8 +41,11 @@ def entity_names(store: GraphStore) -> list[str]:
     return list(names)
 
 
-def _hf_with_new_index(base: Any, store: GraphStore) -> PathGenerator:
-    """The loaded transformers student with a fresh index over ``store``: weights are loaded once."""
+def _with_new_index(base: Any, store: GraphStore) -> PathGenerator:
+    """The loaded student with a fresh index over ``store``: weights (or the vLLM engine) load once.
+
+    Both backends read ``index`` and ``store`` per request, and the micro-batcher's single worker thread
+    is the only caller of ``generate``, so clones never decode at the same time."""
     from decoding.index import KGIndex
 
     clone = copy.copy(base)
@@ -51,27 +54,43 @@ def _hf_with_new_index(base: Any, store: GraphStore) -> PathGenerator:
     return clone
 
 
-def student_factory(student_dir: Path, backend: str) -> GeneratorFactory:
+def student_factory(student_dir: Path, backend: str, batch_size: int = 16) -> GeneratorFactory:
     """Build generators for the student in ``student_dir``, one per graph snapshot (index built inside)."""
     loaded: list[Any] = []
 
     def build(store: GraphStore) -> PathGenerator:
-        if backend == "hf" and loaded and getattr(loaded[0], "model", None) is not None:
-            return _hf_with_new_index(loaded[0], store)
+        engine = "model" if backend == "hf" else "llm"
+        if loaded and getattr(loaded[0], engine, None) is not None:
+            return _with_new_index(loaded[0], store)
         try:
             if backend == "vllm":
                 from decoding.vllm_backend import VllmPathGenerator
 
-                return VllmPathGenerator(str(student_dir), store)
+                loaded[:] = [VllmPathGenerator(str(student_dir), store)]
+                return loaded[0]
             from decoding.hf_backend import HFPathGenerator
 
-            generator = HFPathGenerator(str(student_dir), store, index=None, strategy="lazy", device="cpu")
+            generator = HFPathGenerator(
+                str(student_dir), store, index=None, strategy="lazy", device="cpu", batch_size=batch_size
+            )
             loaded[:] = [generator]
             return generator
         except ImportError as exc:
             raise ModelError(f"the {backend} decoding backend is not available: {exc}") from exc
 
     return build
+
+
+def _shares_engine(a: PathGenerator, b: PathGenerator | None) -> bool:
+    """Whether two generators are clones over one loaded model (closing one would break the other)."""
+    if b is None:
+        return False
+    if a is b:
+        return True
+    return any(
+        getattr(a, name, None) is not None and getattr(a, name, None) is getattr(b, name, None)
+        for name in ("model", "llm")
+    )
 
 
 @dataclass(frozen=True)
@@ -132,7 +151,7 @@ class AppState:
         """Close the old generator/store once requests that started on them have had time to finish."""
 
         def close() -> None:
-            if old.generator is not None and old.generator is not new.generator:
+            if old.generator is not None and not _shares_engine(old.generator, new.generator):
                 old.generator.close()
             if old.store is not new.store and self.owns_store:
                 old.store.close()
