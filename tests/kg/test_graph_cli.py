@@ -19,7 +19,8 @@ SLICE_ENTITIES = len(
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> dict[str, object]:
     capsys.readouterr()
     assert main(list(argv)) == 0
-    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+    result: dict[str, object] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    return result
 
 
 def test_memory_store_persists_between_calls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
