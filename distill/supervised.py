@@ -21,7 +21,10 @@ CYCLE_SEARCH_LIMIT = 20_000
 
 def supervised_trace(store: GraphStore, question: Question, max_hops: int, max_paths: int) -> Trace:
     """One trace with all (at most ``max_paths``) shortest topic -> answer paths; error if none."""
-    paths = store.shortest_paths(question.topic_entities, question.answers, max_hops, max_paths)
+    # at most max_paths answers as targets: many-answer questions (MetaQA 3-hop) otherwise enumerate
+    # every shortest path to dozens of answers only to keep max_paths of them
+    targets = question.answers[:max_paths]
+    paths = store.shortest_paths(question.topic_entities, targets, max_hops, max_paths)
     if not paths and set(question.topic_entities) & set(question.answers):
         paths = _cycles_home(store, question, max_hops, max_paths)
     answer = paths[0].end if paths else None

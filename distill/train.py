@@ -102,16 +102,26 @@ def build_examples(
 
 
 def collate(batch: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]:
+    """Left-padded batch: every response ends at the last column, so logits are only needed there."""
     width = max(len(e.input_ids) for e in batch)
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
     for i, e in enumerate(batch):
         n = len(e.input_ids)
-        ids[i, :n] = torch.tensor(e.input_ids)
-        labels[i, :n] = torch.tensor(e.labels)
-        mask[i, :n] = 1
-    return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+        ids[i, width - n :] = torch.tensor(e.input_ids)
+        labels[i, width - n :] = torch.tensor(e.labels)
+        mask[i, width - n :] = 1
+    # positions as generate() computes them for left-padded prompts
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    response = int((labels != IGNORE).sum(-1).max())
+    return {
+        "input_ids": ids,
+        "labels": labels,
+        "attention_mask": mask,
+        "position_ids": positions,
+        "keep": torch.tensor(response + 1),  # logits for the last token of the prompt onwards
+    }
 
 
 def response_loss(
@@ -258,15 +268,15 @@ def train(cfg: TrainConfig, traces: Sequence[Trace], tokenizer_texts: Iterable[s
             loader = accelerator.skip_first_batches(loader, batch_in_epoch)
         for batch in loader:
             with accelerator.accumulate(model):
-                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+                keep = int(batch["keep"])
+                inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "position_ids")}
+                logits = model(**inputs, logits_to_keep=keep).logits
                 t_logits = None
                 if teacher is not None:
                     with torch.no_grad():
-                        t_logits = teacher(
-                            input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-                        ).logits
+                        t_logits = teacher(**inputs, logits_to_keep=keep).logits
                 loss, ce = response_loss(
-                    logits, batch["labels"], t_logits, cfg.distill_alpha, cfg.distill_temperature
+                    logits, batch["labels"][:, -keep:], t_logits, cfg.distill_alpha, cfg.distill_temperature
                 )
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
