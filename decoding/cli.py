@@ -77,6 +77,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from decoding.hf_backend import HFPathGenerator
     from decoding.index import KGIndex
 
+    os.environ.setdefault("VLLM_CONFIGURE_LOGGING", "0")  # vLLM logs to stdout; keep stdout one JSON object
     store, _ = _load(args)
     questions = read_questions(args.questions, args.n)
     with tempfile.TemporaryDirectory() as tmp:

@@ -107,16 +107,22 @@ class KGConstraintVllmProcessor(_processor_base()):  # type: ignore[misc]
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
         if not self.rows:
             return logits
-        mask = torch.zeros_like(logits, dtype=torch.bool)
+        # one scatter for the whole batch: start from "mask all" on constrained rows, clear allowed ids
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        constrained = []
         for index, row in self.rows.items():
             if index >= logits.shape[0]:
                 continue
-            if row.state is None:  # cannot happen under the constraint; end the request
-                mask[index, :] = True
-                continue
-            keep = torch.ones(logits.shape[1], dtype=torch.bool)
-            keep[torch.from_numpy(row.state.allowed())] = False
-            mask[index] = keep
+            constrained.append(index)
+            if row.state is not None:  # None cannot happen under the constraint; then mask all
+                allowed = row.state.allowed()
+                rows.append(np.full(len(allowed), index, dtype=np.int64))
+                cols.append(allowed)
+        mask = torch.zeros_like(logits, dtype=torch.bool)
+        mask[constrained] = True
+        if rows:
+            mask[torch.from_numpy(np.concatenate(rows)), torch.from_numpy(np.concatenate(cols))] = False
         return logits.masked_fill_(mask, float("-inf"))
 
 
@@ -157,11 +163,14 @@ class VllmPathGenerator:
         self.strategy: Strategy = strategy
         self.samples_per_k = samples_per_k
         self.seed = seed
+        self.max_new_tokens: int | None = None  # default: the longest possible constrained output
 
     def close(self) -> None:
         self.llm = None
 
     def _max_tokens(self, max_hops: int) -> int:
+        if self.max_new_tokens is not None:
+            return self.max_new_tokens
         widths = (self.index.entities.matrix.shape[1], self.index.relations.matrix.shape[1])
         return output_bound(widths, max_hops)
 
