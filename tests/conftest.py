@@ -27,8 +27,12 @@ def _neo4j_problem(uri: str) -> str | None:
     """None when the server answers, else why not (checked once per session)."""
     import neo4j
 
+    from kg.settings import Settings
+
+    settings = Settings.model_validate({})  # the same credentials the stores use (KGR_NEO4J_USER / KGR_NEO4J_PASSWORD)
+    auth = (settings.neo4j_user, settings.neo4j_password.get_secret_value())
     try:
-        with neo4j.GraphDatabase.driver(uri, auth=None, connection_timeout=5.0) as driver:
+        with neo4j.GraphDatabase.driver(uri, auth=auth, connection_timeout=5.0) as driver:
             driver.verify_connectivity()
     except Exception as exc:  # any failure means: not usable for tests
         return f"{type(exc).__name__}: {exc}"

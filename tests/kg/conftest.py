@@ -8,12 +8,18 @@ import pytest
 from kg_test_kbs import forget_loaded_kb
 
 from kg.neo4j_store import Neo4jStore
+from kg.settings import Settings
+
+
+def open_neo4j(uri: str) -> Neo4jStore:
+    """A store on the test server with the configured credentials (the dev server ignores them)."""
+    return Neo4jStore.from_settings(Settings.model_validate({}), uri=uri)
 
 
 @pytest.fixture
 def neo4j_store(neo4j_uri: str) -> Iterator[Neo4jStore]:
     """An EMPTY Neo4j store (the database is cleared before the test)."""
-    store = Neo4jStore(neo4j_uri)
+    store = open_neo4j(neo4j_uri)
     forget_loaded_kb()
     store.clear()
     try:
@@ -24,7 +30,7 @@ def neo4j_store(neo4j_uri: str) -> Iterator[Neo4jStore]:
 
 @pytest.fixture(scope="session")
 def neo4j_session_store(neo4j_uri: str) -> Iterator[Neo4jStore]:
-    store = Neo4jStore(neo4j_uri)
+    store = open_neo4j(neo4j_uri)
     try:
         yield store
     finally:
