@@ -29,7 +29,8 @@ def _neo4j_problem(uri: str) -> str | None:
 
     from kg.settings import Settings
 
-    settings = Settings.model_validate({})  # the same credentials the stores use (KGR_NEO4J_USER / KGR_NEO4J_PASSWORD)
+    # the same credentials the stores use (KGR_NEO4J_USER / KGR_NEO4J_PASSWORD)
+    settings = Settings.model_validate({})
     auth = (settings.neo4j_user, settings.neo4j_password.get_secret_value())
     try:
         with neo4j.GraphDatabase.driver(uri, auth=auth, connection_timeout=5.0) as driver:
