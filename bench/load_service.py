@@ -46,7 +46,7 @@ def start_server(data_dir: str, student: str | None) -> tuple[subprocess.Popen[b
     }
     cmd = [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--data-dir", data_dir]
     cmd += ["--student", student] if student else ["--demo"]
-    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 1800  # the first --demo start trains the demo student
     while time.monotonic() < deadline:
