@@ -76,14 +76,14 @@ def metaqa_split(
 
 
 def make_traces(
-    out: FsPath, name: str, store: MemoryStore, questions: list[Question], hops: int
+    out: FsPath, name: str, store: MemoryStore, questions: list[Question], hops: int, workers: int
 ) -> list[Trace]:
     """Verified KG-supervised traces for one question set, cached (and resumed) under ``out``."""
     raw, kept = out / "traces" / f"{name}.raw.jsonl", out / "traces" / f"{name}.verified.jsonl"
     if not kept.exists():
         skip = done_ids(raw, include_errors=True)
         with TraceWriter(raw) as writer:
-            writer.write_all(supervised_traces(store, questions, hops, 8, skip, progress=True))
+            writer.write_all(supervised_traces(store, questions, hops, 8, skip, workers=workers))
         verifier = Verifier(store)
         tmp = kept.with_suffix(".tmp")
         with TraceWriter(tmp, append=False) as writer:
@@ -107,13 +107,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         tr, val = metaqa_split(data, hops, args.seed, 0.1)
         if args.train_limit:
             tr = tr[: args.train_limit]
-        train_traces += make_traces(out, f"metaqa-{hops}hop", stores.get("metaqa"), tr, hops)
+        train_traces += make_traces(out, f"metaqa-{hops}hop", stores.get("metaqa"), tr, hops, args.workers)
         eval_sets.append((f"MetaQA-{hops}hop", "metaqa", hops, val))
     for split, kb in PQ_KB.items():
         tr = read_questions(
             data / "pathquestion" / "splits_grouped" / f"{split}.train.jsonl", args.train_limit
         )
-        train_traces += make_traces(out, split, stores.get(kb), tr, PQ_HOPS[split])
+        train_traces += make_traces(out, split, stores.get(kb), tr, PQ_HOPS[split], args.workers)
         test = read_questions(data / "pathquestion" / "splits_grouped" / f"{split}.test.jsonl")
         eval_sets.append((split, kb, PQ_HOPS[split], test))
 
@@ -141,6 +141,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
         save_steps=200,
         max_paths_per_trace=args.max_paths_per_trace,
+        max_seconds=args.train_minutes * 60 if args.train_minutes else None,
     )
     if (out / "train_summary.json").exists() and not args.retrain:
         summary = json.loads((out / "train_summary.json").read_text())
@@ -158,7 +159,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for name, kb, hops, questions in eval_sets:
             qs = questions[: args.eval_limit] if args.eval_limit else questions
             store = stores.get(kb)
-            generator = open_generator("hf", str(out), store)
+            generator = open_generator("hf", str(out), store, device=args.device)
             try:
                 r = evaluate(
                     generator,
@@ -175,6 +176,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             r = {"set": name, "of": len(questions), **r}
             log(json.dumps(r))
             results.append(r)
+            partial = {"train": summary, "eval": results, "args": vars(args)}
+            (out / "accuracy.json").write_text(json.dumps(partial, indent=2))  # a killed run keeps its sets
+            FsPath(args.report).write_text(markdown(partial, args.smoke))
     report = {"train": summary, "eval": results, "args": vars(args)}
     (out / "accuracy.json").write_text(json.dumps(report, indent=2))
     return report
@@ -273,6 +277,9 @@ def main() -> int:
     p.add_argument("--eval-batch-size", type=int, default=8)
     p.add_argument("--k", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu | cuda (training picks the accelerator itself)")
+    p.add_argument("--workers", type=int, default=2, help="processes for the shortest-path search")
+    p.add_argument("--train-minutes", type=float, default=None, help="wall-clock cap on training")
     p.add_argument("--retrain", action="store_true")
     args = p.parse_args()
     if args.smoke:

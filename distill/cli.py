@@ -48,7 +48,9 @@ def cmd_traces(args: argparse.Namespace) -> int:
     summary: dict[str, object] = {"out": args.out, "questions": len(questions), "already_done": len(skip)}
     with TraceWriter(args.out, append=args.resume) as writer:
         if args.supervised:
-            traces = supervised_traces(store, questions, args.hops, args.max_paths, skip)
+            traces = supervised_traces(
+                store, questions, args.hops, args.max_paths, skip, workers=args.workers
+            )
             failed = 0
             for t in traces:
                 writer.write(t)
@@ -173,6 +175,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tr.add_argument("--supervised", action="store_true", help="shortest KG paths to the gold answers")
     tr.add_argument("--hops", type=int, default=3)
     tr.add_argument("--max-paths", type=int, default=8, help="supervised: paths kept per question")
+    tr.add_argument("--workers", type=int, default=1, help="supervised: processes (in-process store only)")
     tr.add_argument("--max-candidates", type=int, default=50, help="teacher: candidate paths in the prompt")
     tr.add_argument("--teacher-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8001/v1")
     tr.add_argument("--teacher-model")

@@ -6,12 +6,14 @@ a topic entity and an answer entity (capped) is a target reasoning path.
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterable, Iterator
 
 from tqdm import tqdm
 
 from decoding.pathformat import path_to_text
 from distill.traces import Question, Trace, TracePath
+from kg.memory_store import MemoryStore
 from kg.store import GraphStore
 from kg.types import Path
 
@@ -50,6 +52,14 @@ def _cycles_home(store: GraphStore, question: Question, max_hops: int, max_paths
     return [p for p in found if p.hops == shortest][:max_paths]
 
 
+_FORKED_STORE: GraphStore | None = None  # the store a forked worker inherits
+
+
+def _forked_trace(job: tuple[Question, int, int]) -> Trace:
+    assert _FORKED_STORE is not None
+    return supervised_trace(_FORKED_STORE, *job)
+
+
 def supervised_traces(
     store: GraphStore,
     questions: Iterable[Question],
@@ -57,8 +67,26 @@ def supervised_traces(
     max_paths: int = 8,
     skip: set[str] | None = None,
     progress: bool = True,
+    workers: int = 1,
 ) -> Iterator[Trace]:
+    """Traces in question order; ``workers`` > 1 forks processes sharing an in-process store."""
+    global _FORKED_STORE
     skip = skip or set()
     todo = [q for q in questions if q.id not in skip]
-    for q in tqdm(todo, desc="shortest paths", unit="q", disable=not progress):
-        yield supervised_trace(store, q, max_hops, max_paths)
+    bar = tqdm(total=len(todo), desc="shortest paths", unit="q", disable=not progress)
+    if workers <= 1 or not isinstance(store, MemoryStore) or len(todo) < 64:
+        for q in todo:
+            yield supervised_trace(store, q, max_hops, max_paths)
+            bar.update(1)
+    else:
+        _ = store.walk_graph  # built once before the fork, shared copy-on-write
+        _FORKED_STORE = store
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                jobs = ((q, max_hops, max_paths) for q in todo)
+                for trace in pool.imap(_forked_trace, jobs, chunksize=16):
+                    yield trace
+                    bar.update(1)
+        finally:
+            _FORKED_STORE = None
+    bar.close()

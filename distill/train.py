@@ -60,6 +60,7 @@ class TrainConfig:
     keep_checkpoints: int = 2
     resume: bool = True
     stop_after: int | None = None  # end this run at that step (checkpointed); the schedule spans all steps
+    max_seconds: float | None = None  # wall-clock guard: stop (checkpointed) when a step ends past it
     # options
     lora: bool = False
     lora_r: int = 16
@@ -294,7 +295,9 @@ def train(cfg: TrainConfig, traces: Sequence[Trace], tokenizer_texts: Iterable[s
             bar.update(1)
             if step % cfg.log_every == 0 or step == total_steps:
                 bar.set_postfix(loss=f"{sum(losses[-cfg.log_every :]) / len(losses[-cfg.log_every :]):.4f}")
-            stopping = cfg.stop_after is not None and step >= cfg.stop_after
+            stopping = (cfg.stop_after is not None and step >= cfg.stop_after) or (
+                cfg.max_seconds is not None and time.perf_counter() - started > cfg.max_seconds
+            )
             if step < total_steps and (stopping or (cfg.save_steps and step % cfg.save_steps == 0)):
                 _save_checkpoint(accelerator, out, cfg, step, epoch, batch_in_epoch)
             if step >= total_steps or stopping:

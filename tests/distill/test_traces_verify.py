@@ -149,3 +149,12 @@ def test_verifier_rejects_dedupes_and_reports(
 
 def test_normalize_name() -> None:
     assert normalize_name("  Martha_Bulloch ") == normalize_name("martha  bulloch") == "martha bulloch"
+
+
+def test_forked_workers_give_the_same_traces(pq_store: MemoryStore, pq_questions: list[Question]) -> None:
+    from distill.supervised import supervised_traces
+
+    qs = pq_questions[:100]
+    one = list(supervised_traces(pq_store, qs, 2, 8, progress=False))
+    two = list(supervised_traces(pq_store, qs, 2, 8, progress=False, workers=2))
+    assert one == two
