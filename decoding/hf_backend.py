@@ -43,6 +43,7 @@ class KGConstraintLogitsProcessor(LogitsProcessor):
         self.prompt_len = prompt_len
         self.eos = np.array([eos_id], dtype=np.int64)
         self._previous: dict[tuple[int, tuple[int, ...]], ConstraintState | None] = {}
+        self.seconds = 0.0  # time spent in this processor (the constraint's share of decoding)
 
     def state_for(self, request: int, history: tuple[int, ...]) -> ConstraintState | None:
         if not history:
@@ -55,6 +56,7 @@ class KGConstraintLogitsProcessor(LogitsProcessor):
         return parent.advance(history[-1])
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        t0 = time.perf_counter()
         histories = input_ids[:, self.prompt_len :].tolist()
         current: dict[tuple[int, tuple[int, ...]], ConstraintState | None] = {}
         rows: list[np.ndarray] = []
@@ -72,7 +74,9 @@ class KGConstraintLogitsProcessor(LogitsProcessor):
         mask = torch.full_like(scores, float("-inf"))
         if rows:
             mask[torch.from_numpy(np.concatenate(rows)), torch.from_numpy(np.concatenate(cols))] = 0.0
-        return scores + mask  # type: ignore[return-value]
+        out = scores + mask
+        self.seconds += time.perf_counter() - t0
+        return out  # type: ignore[return-value]
 
 
 class HFPathGenerator:
@@ -190,6 +194,8 @@ class HFPathGenerator:
                 outputs.append((ids, scores[row]))
             paths = collect_paths(self.codec, self.store, req, outputs)
             timings = {"constraint_setup": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000}
+            if processors:
+                timings["constraint_mask"] = processors[0].seconds * 1000
             timings["total"] = (time.perf_counter() - t0) * 1000
             results.append(make_result(req, paths, n_tokens, timings))
         return results

@@ -34,6 +34,7 @@ EXTRA_ARG = "kgr_constraint"
 _REGISTRY: dict[str, ConstraintState] = {}
 _KEYS = itertools.count()
 _REGISTRY_LOCK = threading.Lock()
+PROCESSOR_SECONDS = [0.0]  # time spent in the processor (in-process engine), for timings
 
 
 def register_constraint(state: ConstraintState) -> str:
@@ -83,6 +84,7 @@ class KGConstraintVllmProcessor(_processor_base()):  # type: ignore[misc]
         return False  # it changes greedy choices
 
     def update_state(self, batch_update: Any) -> None:
+        t0 = time.perf_counter()
         if batch_update is not None:
             for index in batch_update.removed:
                 self.rows.pop(index, None)
@@ -103,10 +105,12 @@ class KGConstraintVllmProcessor(_processor_base()):  # type: ignore[misc]
                     self.rows[a] = rb
         for row in self.rows.values():
             row.catch_up()
+        PROCESSOR_SECONDS[0] += time.perf_counter() - t0
 
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
         if not self.rows:
             return logits
+        t0 = time.perf_counter()
         # one scatter for the whole batch: start from "mask all" on constrained rows, clear allowed ids
         rows: list[np.ndarray] = []
         cols: list[np.ndarray] = []
@@ -123,7 +127,9 @@ class KGConstraintVllmProcessor(_processor_base()):  # type: ignore[misc]
         mask[constrained] = True
         if rows:
             mask[torch.from_numpy(np.concatenate(rows)), torch.from_numpy(np.concatenate(cols))] = False
-        return logits.masked_fill_(mask, float("-inf"))
+        out = logits.masked_fill_(mask, float("-inf"))
+        PROCESSOR_SECONDS[0] += time.perf_counter() - t0
+        return out
 
 
 class VllmPathGenerator:
@@ -218,6 +224,7 @@ class VllmPathGenerator:
                 params.append(self._params(req, keys[i], greedy))
                 owner.append(i)
         t1 = time.perf_counter()
+        spent = PROCESSOR_SECONDS[0]
         try:
             outputs = self.llm.generate(prompts, params, use_tqdm=False) if prompts else []
         finally:
@@ -236,7 +243,11 @@ class VllmPathGenerator:
                 )
                 if np.isfinite(score):
                     per_request[i].append((ids, score))
-        timings = {"constraint_setup": (t1 - t0) * 1000, "generate": (t2 - t1) * 1000}
+        timings = {
+            "constraint_setup": (t1 - t0) * 1000,
+            "generate": (t2 - t1) * 1000,
+            "constraint_mask": (PROCESSOR_SECONDS[0] - spent) * 1000,
+        }
         results = []
         for i, req in enumerate(requests):
             paths = collect_paths(self.codec, self.store, req, per_request[i])
