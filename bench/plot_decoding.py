@@ -1,7 +1,7 @@
 """Plot per-question constraint step time against the number of paths (PNG drawn with PIL, no matplotlib).
 
-Usage: python bench/plot_decoding.py BENCH.json OUT.png
-(BENCH.json from ``kgr bench trie --per-question --json``)
+Usage: python bench/plot_decoding.py BENCH.json [BENCH2.json ...] OUT.png
+(each BENCH.json from ``kgr bench trie --per-question --json``; their questions are pooled)
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ COLOURS = {"lazy": (31, 119, 180), "materialized": (44, 160, 44), "gcr": (214, 3
 W, H, LEFT, RIGHT, TOP, BOTTOM = 900, 560, 80, 170, 40, 60
 
 
-def main(src: str, out: str) -> None:
-    with open(src, encoding="utf-8") as fh:
-        data = json.load(fh)
-    rows = [r for r in data["per_question"] if r.get("paths")]
+def main(sources: list[str], out: str) -> None:
+    rows = []
+    for src in sources:
+        with open(src, encoding="utf-8") as fh:
+            rows += [r for r in json.load(fh)["per_question"] if r.get("paths")]
     xs = [math.log10(r["paths"]) for r in rows]
     ys = {s: [math.log10(max(r[f"{s}_step_us"], 0.1)) for r in rows] for s in COLOURS}
     x_lo, x_hi = 0.0, math.ceil(max(xs))
@@ -55,4 +56,4 @@ def main(src: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1:-1], sys.argv[-1])

@@ -182,47 +182,57 @@ def _batch_heads(results: Sequence[Any]) -> list[Any]:
 
 
 def bench_decode(
-    generators: dict[str, Any], questions: Sequence[dict[str, Any]], hops: int, k: int, repeats: int = 1
+    generators: dict[str, Any], questions: Sequence[dict[str, Any]], hops: int, k: int, repeats: int = 5
 ) -> dict[str, Any]:
-    """Tokens/s of constrained vs unconstrained decoding on each backend (same requests, same model).
+    """Constrained vs unconstrained decoding on each backend (same requests, same model).
 
     A random student rarely writes EOS unconstrained, so the unconstrained run is capped at the longest
-    constrained output: both runs then take about the same number of decoding steps over the same
-    prompts, and the difference is the constraint's cost.
+    constrained output: both then take about the same number of decoding steps over the same prompts.
+    Passes alternate (unconstrained, constrained) ``repeats`` times and the median pass time is
+    reported, so background load on a shared machine hits both modes alike. The slowdown compares
+    pass times (same steps); tokens/s counts tokens up to EOS (constrained rows end earlier).
     """
     out: dict[str, Any] = {}
     for backend, gen in generators.items():
-        row: dict[str, Any] = {}
-        cap = None
-        for constrained in (True, False):
-            reqs = [
+        reqs = {
+            mode: [
                 GenerationRequest(
-                    str(q["question"]), topics_of(q), k=k, max_hops=hops, constrained=constrained
+                    str(q["question"]), topics_of(q), k=k, max_hops=hops, constrained=mode == "constrained"
                 )
                 for q in questions
             ]
-            gen.max_new_tokens = None if constrained else cap
-            gen.generate(reqs)  # warm-up: the first pass over new shapes is slow on CPU torch
-            tokens, seconds, mask_ms = 0, 0.0, 0.0
-            for _ in range(repeats):
-                t0 = time.perf_counter()
-                results = gen.generate(reqs)
-                seconds += time.perf_counter() - t0
-                tokens += sum(r.generated_tokens for r in results)
-                # per-batch timings are repeated on each result of the batch: count each batch once
-                mask_ms += sum(r.timings_ms.get("constraint_mask", 0.0) for r in _batch_heads(results))
-            if constrained:
-                lengths = [len(gen.codec.encode_output(p.path)) for r in results for p in r.paths]
-                cap = max(lengths, default=1)
-            row["constrained" if constrained else "unconstrained"] = {
-                "tokens": tokens,
-                "seconds": round(seconds, 3),
-                "tokens_per_s": round(tokens / seconds, 1) if seconds else 0.0,
-                "max_new_tokens": cap if not constrained else None,
-                "constraint_share_pct": round(100 * mask_ms / 1000 / seconds, 2) if seconds else 0.0,
-            }
+            for mode in ("constrained", "unconstrained")
+        }
         gen.max_new_tokens = None
-        u, c = row["unconstrained"]["tokens_per_s"], row["constrained"]["tokens_per_s"]
-        row["constrained_slowdown_pct"] = round(100 * (u - c) / u, 1) if u else None
+        warm = gen.generate(reqs["constrained"])  # warm-up; also gives the length cap
+        cap = max((len(gen.codec.encode_output(p.path)) for r in warm for p in r.paths), default=1)
+        caps = {"constrained": None, "unconstrained": cap}
+        gen.max_new_tokens = cap
+        gen.generate(reqs["unconstrained"])  # warm-up
+        passes: dict[str, list[tuple[float, float, int, float]]] = {"constrained": [], "unconstrained": []}
+        for _ in range(repeats):
+            for mode in ("unconstrained", "constrained"):
+                gen.max_new_tokens = caps[mode]
+                t0, c0 = time.perf_counter(), time.process_time()
+                results = gen.generate(reqs[mode])
+                wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+                mask_ms = sum(r.timings_ms.get("constraint_mask", 0.0) for r in _batch_heads(results))
+                passes[mode].append((wall, cpu, sum(r.generated_tokens for r in results), mask_ms))
+        gen.max_new_tokens = None
+        row: dict[str, Any] = {}
+        for mode, runs in passes.items():
+            wall = statistics.median(r[0] for r in runs)
+            tokens = runs[0][2]
+            row[mode] = {
+                "pass_seconds_median": round(wall, 4),
+                "pass_cpu_seconds_median": round(statistics.median(r[1] for r in runs), 4),
+                "tokens_per_pass": tokens,
+                "tokens_per_s": round(tokens / wall, 1) if wall else 0.0,
+                "max_new_tokens": caps[mode],
+                "constraint_share_pct": round(100 * statistics.median(r[3] / 1000 / r[0] for r in runs), 2),
+            }
+        u, c = row["unconstrained"]["pass_seconds_median"], row["constrained"]["pass_seconds_median"]
+        row["constrained_slowdown_pct"] = round(100 * (c / u - 1), 1) if u else None
+        row["repeats"] = repeats
         out[backend] = row
     return out

@@ -126,5 +126,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             p.add_argument("--backends", default="hf,vllm")
             p.add_argument("--k", type=int, default=1)
             p.add_argument("--batch-size", type=int, default=8)
-            p.add_argument("--repeats", type=int, default=1)
+            p.add_argument("--repeats", type=int, default=5)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
