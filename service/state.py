@@ -21,6 +21,7 @@ from kg.memory_store import MemoryStore
 from kg.settings import Settings
 from kg.store import GraphStore
 from service.batching import MicroBatcher
+from service.errors import NotReadyError
 from service.linking import EntityLinker
 from service.metrics import Metrics
 from service.reasoner import Reasoner
@@ -129,8 +130,6 @@ class AppState:
     def current(self) -> Snapshot:
         snap = self.snapshot
         if snap is None:
-            from service.errors import NotReadyError
-
             raise NotReadyError(self.startup_error or "the service is still starting")
         return snap
 
