@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from kg.errors import AuthError
 from service.security import Principal, Scope
 from service.state import AppState, Snapshot
 
@@ -30,31 +31,39 @@ SnapshotDep = Annotated[Snapshot, Depends(get_snapshot)]
 
 
 def _authenticate(
+    request: Request,
     state: AppState,
     needed: Scope,
     bearer: HTTPAuthorizationCredentials | None,
     header_key: str | None,
 ) -> Principal:
     key = bearer.credentials if bearer is not None else header_key
-    principal = state.keyring.authenticate(key, needed)
+    try:
+        principal = state.keyring.authenticate(key, needed)
+    except AuthError:
+        # failed attempts share one bucket per client address, so guessing keys is throttled too
+        state.limiter.take(f"client:{request.client.host if request.client else 'unknown'}")
+        raise
     state.limiter.take(principal.key_id)
     return principal
 
 
 def require_qa(
+    request: Request,
     state: StateDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_header_key)],
 ) -> Principal:
-    return _authenticate(state, "qa", bearer, header_key)
+    return _authenticate(request, state, "qa", bearer, header_key)
 
 
 def require_admin(
+    request: Request,
     state: StateDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header_key: Annotated[str | None, Depends(_header_key)],
 ) -> Principal:
-    return _authenticate(state, "admin", bearer, header_key)
+    return _authenticate(request, state, "admin", bearer, header_key)
 
 
 QaCaller = Annotated[Principal, Depends(require_qa)]

@@ -92,6 +92,9 @@ def test_rate_limit_per_key_gives_429_with_retry_after(tmp_path: Path, tiny_stud
         assert int(r.headers["retry-after"]) >= 1
         # another key has its own bucket
         assert c.post("/v1/qa", json={"question": QUESTION, "k": 1}, headers=QA).status_code == 200
+        # failed attempts are throttled per client address
+        codes = [c.get("/v1/admin/graphs/stats", headers=WRONG).status_code for _ in range(3)]
+        assert codes == [401, 401, 429]
 
 
 @pytest.fixture
