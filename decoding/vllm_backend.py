@@ -5,9 +5,12 @@ opts in with ``SamplingParams.extra_args={"kgr_constraint": key}`` where ``key``
 constraint state in this process's registry. The registry is in-process, so the engine core must run in
 this process: ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` is set before the engine starts.
 
-K paths: vLLM's beam search bypasses logits processors, so the K paths are the greedy path plus the
-distinct paths among ``samples_per_k * k`` constrained samples (temperature 1, seeded), ranked by raw
-sequence log-prob (vLLM's ``raw_logprobs`` are taken before processors, like the HF backend's scores).
+K paths: vLLM's beam search bypasses logits processors, so for k > 1 under the constraint
+``k_paths="beam"`` (default) runs our own step-wise constrained beam search over the engine
+(``decoding.vllm_beam``); ``k_paths="sample"`` takes the greedy path plus the distinct paths among
+``samples_per_k * k`` constrained samples (temperature 1, seeded). Unconstrained k > 1 always samples.
+The processor log-softmaxes every row before masking and the engine reports ``processed_logits``, so
+every score is a sum of raw log-probs, like the transformers backend's.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -108,9 +111,12 @@ class KGConstraintVllmProcessor(_processor_base()):  # type: ignore[misc]
         PROCESSOR_SECONDS[0] += time.perf_counter() - t0
 
     def apply(self, logits: torch.Tensor) -> torch.Tensor:
-        if not self.rows:
-            return logits
         t0 = time.perf_counter()
+        # raw log-probs in every row: with logprobs_mode="processed_logits" the engine then reports them
+        logits = torch.log_softmax(logits, dim=-1)
+        if not self.rows:
+            PROCESSOR_SECONDS[0] += time.perf_counter() - t0
+            return logits
         # one scatter for the whole batch: start from "mask all" on constrained rows, clear allowed ids
         rows: list[np.ndarray] = []
         cols: list[np.ndarray] = []
@@ -145,6 +151,7 @@ class VllmPathGenerator:
         strategy: Strategy = "lazy",
         samples_per_k: int = 2,
         seed: int = 0,
+        k_paths: Literal["beam", "sample"] = "beam",
         **engine_kwargs: Any,
     ) -> None:
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # the constraint registry is in-process
@@ -156,6 +163,8 @@ class VllmPathGenerator:
             "max_model_len": 512,
             "enforce_eager": True,
             "seed": seed,
+            "logprobs_mode": "processed_logits",  # = raw log-probs (see the processor), masked
+            "max_logprobs": 64,  # beam steps ask for the top 2 * k allowed tokens
             **engine_kwargs,
         }
         try:
@@ -169,6 +178,7 @@ class VllmPathGenerator:
         self.strategy: Strategy = strategy
         self.samples_per_k = samples_per_k
         self.seed = seed
+        self.k_paths = k_paths
         self.max_new_tokens: int | None = None  # default: the longest possible constrained output
 
     def close(self) -> None:
@@ -215,8 +225,12 @@ class VllmPathGenerator:
         prompts: list[Any] = []
         params: list[Any] = []
         owner: list[int] = []
+        beam_jobs: list[int] = []
         for i, req in enumerate(requests):
             if not valid[i]:
+                continue
+            if req.k > 1 and req.constrained and self.k_paths == "beam":
+                beam_jobs.append(i)
                 continue
             ids = self.codec.prompt_ids(req.question, list(req.topic_entities))
             for greedy in (True, False) if req.k > 1 else (True,):
@@ -225,15 +239,16 @@ class VllmPathGenerator:
                 owner.append(i)
         t1 = time.perf_counter()
         spent = PROCESSOR_SECONDS[0]
+        per_request: list[list[tuple[list[int], float]]] = [[] for _ in requests]
         try:
             outputs = self.llm.generate(prompts, params, use_tqdm=False) if prompts else []
+            self._beam(requests, beam_jobs, keys, per_request)
         finally:
             for key in keys:
                 if key is not None:
                     release_constraint(key)
         t2 = time.perf_counter()
-        per_request: list[list[tuple[list[int], float]]] = [[] for _ in requests]
-        tokens = [0] * len(requests)
+        tokens = [sum(len(ids) for ids, _ in found) for found in per_request]
         for i, out in zip(owner, outputs, strict=True):
             for completion in out.outputs:
                 ids = list(completion.token_ids)
@@ -255,3 +270,26 @@ class VllmPathGenerator:
                 make_result(req, paths, tokens[i], {**timings, "total": (time.perf_counter() - t0) * 1000})
             )
         return results
+
+    def _beam(
+        self,
+        requests: Sequence[GenerationRequest],
+        jobs: Sequence[int],
+        keys: Sequence[str | None],
+        per_request: list[list[tuple[list[int], float]]],
+    ) -> None:
+        """Constrained beam search for the requests in ``jobs``, grouped by beam width."""
+        from decoding.vllm_beam import constrained_beam_search
+
+        by_width: dict[int, list[int]] = {}
+        for i in jobs:
+            by_width.setdefault(requests[i].k, []).append(i)
+        for width, members in by_width.items():
+            prompts = [
+                self.codec.prompt_ids(requests[i].question, list(requests[i].topic_entities)) for i in members
+            ]
+            starts = [_REGISTRY[str(keys[i])] for i in members]
+            steps = self._max_tokens(max(requests[i].max_hops for i in members))
+            found = constrained_beam_search(self.llm, prompts, starts, width, steps)
+            for i, beams in zip(members, found, strict=True):
+                per_request[i].extend(beams)

@@ -111,8 +111,25 @@ def test_vllm_greedy_matches_transformers(
 
 @pytest.mark.vllm
 @pytest.mark.slow
-def test_vllm_k_paths_are_verified(vllm_gen: object, pq_questions: list[dict[str, object]]) -> None:
-    reqs = [*_requests(pq_questions[:2], k=3, hops=2), GenerationRequest("who?", ["not in the graph"], k=3)]
+def test_vllm_beam_search_matches_transformers(
+    vllm_gen: object, hf: HFPathGenerator, pq_questions: list[dict[str, object]]
+) -> None:
+    reqs = [*_requests(pq_questions[:3], k=3, hops=2), GenerationRequest("who?", ["not in the graph"], k=3)]
     results = vllm_gen.generate(reqs)  # type: ignore[attr-defined]
-    _check(results[:2], 3)
-    assert results[2].paths == []
+    _check(results[:3], 3)
+    assert results[3].paths == []
+    want = hf.generate(reqs[:3])
+    for a, b in zip(results, want, strict=False):
+        assert [p.path for p in a.paths] == [p.path for p in b.paths]
+        assert [p.score for p in a.paths] == pytest.approx([p.score for p in b.paths], abs=1e-2)
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_vllm_sampled_k_paths_are_verified(vllm_gen: object, pq_questions: list[dict[str, object]]) -> None:
+    vllm_gen.k_paths = "sample"  # type: ignore[attr-defined]
+    try:
+        results = vllm_gen.generate(_requests(pq_questions[:2], k=3, hops=2))  # type: ignore[attr-defined]
+    finally:
+        vllm_gen.k_paths = "beam"  # type: ignore[attr-defined]
+    _check(results, 3)

@@ -1,0 +1,83 @@
+"""KG-constrained beam search driven step by step over a vLLM engine.
+
+vLLM's own beam search bypasses logits processors, so this drives it: each step sends every live beam
+as a one-token request (prompt + beam history; vLLM's prefix cache keeps the re-prefill cheap) whose
+``extra_args`` carry the beam's constraint state. The processor log-softmaxes and masks the row, and
+the engine runs with ``logprobs_mode="processed_logits"``, so the top ``2 * beams`` returned values are
+the raw log-probs of the best ALLOWED next tokens. Scores are summed raw log-probs, as in the
+transformers backend (``length_penalty=0``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from decoding.constraint import ConstraintState
+
+
+def constrained_beam_search(
+    llm: Any,
+    prompts: Sequence[list[int]],
+    starts: Sequence[ConstraintState],
+    beams: int,
+    max_steps: int,
+) -> list[list[tuple[list[int], float]]]:
+    """Per prompt, the finished ``(generated ids, score)`` beams (at most ``beams``, best first)."""
+    from vllm import SamplingParams
+
+    from decoding.vllm_backend import EXTRA_ARG, register_constraint, release_constraint
+
+    live: dict[int, list[tuple[list[int], ConstraintState, float]]] = {
+        i: [([], start, 0.0)] for i, start in enumerate(starts)
+    }
+    finished: list[list[tuple[list[int], float]]] = [[] for _ in prompts]
+    for _ in range(max_steps):
+        batch = [(i, hist, state, score) for i, group in live.items() for hist, state, score in group]
+        if not batch:
+            break
+        keys = [register_constraint(state) for _, _, state, _ in batch]
+        try:
+            params = [
+                SamplingParams(
+                    max_tokens=1,
+                    temperature=0.0,
+                    logprobs=2 * beams,
+                    detokenize=False,
+                    skip_special_tokens=False,
+                    extra_args={EXTRA_ARG: key},
+                )
+                for key in keys
+            ]
+            requests = [{"prompt_token_ids": [*prompts[i], *hist]} for i, hist, _, _ in batch]
+            outputs = llm.generate(requests, params, use_tqdm=False)
+        finally:
+            for key in keys:
+                release_constraint(key)
+        candidates: dict[int, list[tuple[float, list[int], ConstraintState, int]]] = {}
+        for (i, hist, state, score), out in zip(batch, outputs, strict=True):
+            top = out.outputs[0].logprobs[0] if out.outputs[0].logprobs else {}
+            for token, logprob in top.items():
+                if math.isfinite(logprob.logprob):
+                    candidates.setdefault(i, []).append(
+                        (score + logprob.logprob, [*hist, token], state, token)
+                    )
+        live = {}
+        for i, ranked in candidates.items():
+            ranked.sort(key=lambda c: -c[0])
+            keep: list[tuple[list[int], ConstraintState, float]] = []
+            for score, hist, state, token in ranked:
+                nxt = state.advance(token)
+                if nxt is None:  # cannot happen: the processor allowed it
+                    continue
+                if nxt.terminated:
+                    finished[i].append((hist, score))
+                elif len(keep) < beams:
+                    keep.append((hist, nxt, score))
+            best = sorted(finished[i], key=lambda f: -f[1])[:beams]
+            finished[i] = best
+            # scores only fall as beams grow: stop once no live beam can beat the k-th finished one
+            if keep and not (len(best) >= beams and keep[0][2] <= best[-1][1]):
+                live[i] = keep
+    return finished
