@@ -215,7 +215,7 @@ def markdown(report: dict[str, Any], smoke: bool) -> str:
             if smoke
             else ""
         ),
-        f"Machine: 2-core CPU VM, 24 GiB, no GPU (shared with other jobs while it ran); "
+        f"Machine: {report['args']['machine']}; "
         f"Python {platform.python_version()}, torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}.",
         "",
         f"Student: Llama {c['layers']} layers, hidden {c['hidden_size']}, {c['heads']} heads, "
@@ -279,6 +279,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu | cuda (training picks the accelerator itself)")
     p.add_argument("--workers", type=int, default=2, help="processes for the shortest-path search")
+    p.add_argument("--machine", default="2-core CPU VM, 24 GiB, no GPU", help="written into the report")
     p.add_argument("--train-minutes", type=float, default=None, help="wall-clock cap on training")
     p.add_argument("--retrain", action="store_true")
     args = p.parse_args()

@@ -19,16 +19,19 @@ from kg.types import Path
 
 SUPERVISED_TEACHER = "kg-supervised"
 CYCLE_SEARCH_LIMIT = 20_000
+MAX_TARGETS = 16
+PATH_POOL = 256
 
 
 def supervised_trace(store: GraphStore, question: Question, max_hops: int, max_paths: int) -> Trace:
     """One trace with all (at most ``max_paths``) shortest topic -> answer paths; error if none."""
-    # at most max_paths answers as targets: many-answer questions (MetaQA 3-hop) otherwise enumerate
-    # every shortest path to dozens of answers only to keep max_paths of them
-    targets = question.answers[:max_paths]
-    paths = store.shortest_paths(question.topic_entities, targets, max_hops, max_paths)
+    # a sample of the answers as targets: many-answer questions (MetaQA 3-hop) otherwise enumerate every
+    # shortest path to dozens of answers
+    targets = question.answers[:MAX_TARGETS]
+    paths = store.shortest_paths(question.topic_entities, targets, max_hops, PATH_POOL)
     if not paths and set(question.topic_entities) & set(question.answers):
         paths = _cycles_home(store, question, max_hops, max_paths)
+    paths = dominant_paths(paths, max_paths)
     answer = paths[0].end if paths else None
     text = "\n".join(path_to_text(p) for p in paths) + (f"\nAnswer: {answer}" if answer else "")
     return Trace(
@@ -42,6 +45,27 @@ def supervised_trace(store: GraphStore, question: Question, max_hops: int, max_p
         gold_answers=question.answers,
         error=None if paths else f"no path within {max_hops} hops from topic to any answer",
     )
+
+
+def dominant_paths(paths: list[Path], max_paths: int) -> list[Path]:
+    """Paths of the relation chain(s) reaching the most answers, one chain after another in turn.
+
+    Shortest paths in sort order favour alphabetically early relations, which would teach the student
+    a relation by its name, not by the question. The chain that explains most answers is the one the
+    question asks for (an actor shared by chance explains one answer, the director explains all).
+    """
+    by_chain: dict[tuple[str, ...], list[Path]] = {}
+    for p in paths:
+        by_chain.setdefault(p.relations, []).append(p)
+    if not by_chain:
+        return []
+    cover = {chain: len({p.end for p in ps}) for chain, ps in by_chain.items()}
+    best = max(cover.values())
+    chains = [by_chain[c] for c in sorted(by_chain) if cover[c] == best]
+    out: list[Path] = []
+    for i in range(max(len(c) for c in chains)):  # round robin: tied chains all get represented
+        out += [c[i] for c in chains if i < len(c)]
+    return out[:max_paths]
 
 
 def _cycles_home(store: GraphStore, question: Question, max_hops: int, max_paths: int) -> list[Path]:
