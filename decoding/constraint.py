@@ -242,8 +242,8 @@ class LazyAnswer(ConstraintState):
 def materialize(index: KGIndex, topics: Sequence[str], max_hops: int) -> TokenTrie:
     """A trie of the full output ids of every path of 1..max_hops steps from the topics."""
     codec, ents, rels = index.codec, index.entities, index.relations
-    ent_tokens = lru_cacheless_tokens(ents)
-    rel_tokens = lru_cacheless_tokens(rels)
+    ent_tokens = _token_memo(ents)
+    rel_tokens = _token_memo(rels)
     trie = TokenTrie()
     for path_ents, path_rels in index.graph.walks(topic_ids(index, topics, max_hops), max_hops):
         ids = [codec.start_id, *ent_tokens(path_ents[0])]
@@ -254,7 +254,7 @@ def materialize(index: KGIndex, topics: Sequence[str], max_hops: int) -> TokenTr
     return trie
 
 
-def lru_cacheless_tokens(table: Any) -> Any:
+def _token_memo(table: Any) -> Any:
     """A per-call memo of name id -> token list (materialization touches each name many times)."""
     memo: dict[int, list[int]] = {}
 
