@@ -6,7 +6,9 @@ import threading
 from pathlib import Path
 
 from fastapi.testclient import TestClient
-from svc_helpers import ADMIN, QA, QUESTION, TOPIC, wait_job
+from svc_helpers import ADMIN, QA, QUESTION, TOPIC, demo_store, make_settings, wait_job
+
+from service.app import create_app
 
 
 def _extra_kb(tmp_path: Path) -> Path:
@@ -100,3 +102,17 @@ def test_clear_empties_the_graph_and_qa_reports_not_ready(client: TestClient) ->
     r = client.post("/v1/qa", json={"question": QUESTION}, headers=QA)
     assert r.status_code == 503 and r.json()["code"] == "not_ready"
     assert client.get("/readyz").status_code == 503
+
+
+def test_import_roots_confine_server_side_paths(tmp_path: Path, tiny_student: Path) -> None:
+    allowed = tmp_path / "imports"
+    allowed.mkdir()
+    inside = _extra_kb(allowed)
+    outside = _extra_kb(tmp_path)
+    settings = make_settings(tmp_path / "data", tiny_student, graph_import_roots=[allowed])
+    with TestClient(create_app(settings, store=demo_store())) as c:
+        for path in (str(outside), str(allowed / ".." / "extra.tsv")):
+            r = c.post("/v1/admin/graphs", json={"path": path, "format": "tsv"}, headers=ADMIN)
+            assert r.status_code == 422 and "outside the allowed import directories" in r.json()["message"]
+        r = c.post("/v1/admin/graphs", json={"path": str(inside), "format": "tsv"}, headers=ADMIN)
+        assert wait_job(c, f"/v1/admin/jobs/{r.json()['id']}")["state"] == "succeeded"
