@@ -184,21 +184,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
-def grouped(results: list[dict[str, Any]], constrained: bool) -> list[tuple[str, dict[str, float]]]:
-    """Per-set rows plus PQ and PQL aggregates (weighted by questions evaluated)."""
+def grouped(results: list[dict[str, Any]], constrained: bool) -> list[tuple[str, dict[str, Any]]]:
+    """Per-set rows plus PQ and PQL aggregates (Hits@1/F1 per question, path rates per path/answer)."""
     rows = [r for r in results if r["constrained"] == constrained]
-    out = []
+    out: list[tuple[str, dict[str, Any]]] = []
     for label, prefix in (("PQ (2H+3H)", "PQ-"), ("PQL (2H+3H+3H_more)", "PQL-")):
         part = [r for r in rows if r["set"].startswith(prefix)]
         n = sum(r["n"] for r in part)
-        if n:
-            agg = {
-                k: sum(r[k] * r["n"] for r in part) / n
-                for k in ("hits@1", "f1", "faithful_path_rate", "answer_grounded_rate")
-            }
-            out.append((label, {"n": n, **agg}))
+        if not n:
+            continue
+        paths = sum(r["paths_returned"] for r in part)
+        answers = sum(r["answers_returned"] for r in part)
+        agg: dict[str, Any] = {"n": n, **{k: sum(r[k] * r["n"] for r in part) / n for k in ("hits@1", "f1")}}
+        agg["faithful_path_rate"] = (
+            sum((r["faithful_path_rate"] or 0) * r["paths_returned"] for r in part) / paths if paths else None
+        )
+        agg["answer_grounded_rate"] = (
+            sum((r["answer_grounded_rate"] or 0) * r["answers_returned"] for r in part) / answers
+            if answers
+            else None
+        )
+        out.append((label, agg))
     out += [(r["set"], r) for r in rows]
     return out
+
+
+def _rate(value: float | None) -> str:
+    return "n/a (no paths)" if value is None else f"{100 * value:.1f}%"
 
 
 def markdown(report: dict[str, Any], smoke: bool) -> str:
@@ -227,7 +239,8 @@ def markdown(report: dict[str, Any], smoke: bool) -> str:
         f"training time {t['seconds'] / 60:.1f} min.",
         "",
         f"Evaluation: k={report['args']['k']} beams/paths; max hops = the split's hop count; "
-        f"eval limit per set: {report['args']['eval_limit'] or 'none (all)'}; HF backend on CPU. "
+        f"eval limit per set: {report['args']['eval_limit'] or 'none (all)'}; "
+        f"HF backend on {report['args']['device']}. "
         "Hits@1 = top voted answer is gold; F1 over all answers the returned paths vote for; faithful = "
         "returned paths that exist in the KG (re-checked); grounded = answers that end a returned KG path.",
         "",
@@ -243,7 +256,7 @@ def markdown(report: dict[str, Any], smoke: bool) -> str:
             lat = f"{r['latency_ms_p50']:.0f}" if "latency_ms_p50" in r else ""
             lines.append(
                 f"| {label} | {r['n']} | {100 * r['hits@1']:.1f} | {100 * r['f1']:.1f} | "
-                f"{100 * r['faithful_path_rate']:.1f}% | {100 * r['answer_grounded_rate']:.1f}% | {lat} |"
+                f"{_rate(r['faithful_path_rate'])} | {_rate(r['answer_grounded_rate'])} | {lat} |"
             )
         lines.append("")
     lines += [

@@ -117,8 +117,9 @@ def evaluate(
         "n": n,
         "hits@1": round(totals.get("hit", 0.0) / n, 4) if n else 0.0,
         "f1": round(totals.get("f1", 0.0) / n, 4) if n else 0.0,
-        "faithful_path_rate": round(totals.get("faithful_paths", 0.0) / paths, 4) if paths else 1.0,
-        "answer_grounded_rate": round(totals.get("grounded_answers", 0.0) / answers, 4) if answers else 0.0,
+        # no path returned at all: the rates are undefined (null), not perfect
+        "faithful_path_rate": round(totals.get("faithful_paths", 0.0) / paths, 4) if paths else None,
+        "answer_grounded_rate": round(totals.get("grounded_answers", 0.0) / answers, 4) if answers else None,
         "paths_returned": int(paths),
         "answers_returned": int(answers),
         "latency_ms_p50": round(statistics.median(latencies), 1) if latencies else 0.0,
