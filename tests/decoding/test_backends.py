@@ -133,3 +133,34 @@ def test_vllm_sampled_k_paths_are_verified(vllm_gen: object, pq_questions: list[
     finally:
         vllm_gen.k_paths = "beam"  # type: ignore[attr-defined]
     _check(results, 3)
+
+
+def _one_path_store() -> MemoryStore:
+    from kg.types import Triple
+
+    store = MemoryStore()
+    store.add_triples([Triple("lonely topic", "knows", "only friend")])
+    return store
+
+
+def test_more_beams_than_paths(student_dir: Path) -> None:
+    store = _one_path_store()
+    gen = HFPathGenerator(student_dir, store)
+    for k in (1, 5):
+        res = gen.generate([GenerationRequest("who?", ["lonely topic"], k=k, max_hops=3)])[0]
+        assert [p.path.text() for p in res.paths] == ["lonely topic -> knows -> only friend"]
+        assert res.paths[0].verified and res.answers[0].answer == "only friend"
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_vllm_more_beams_than_paths(vllm_gen: object, codec: object) -> None:
+    store = _one_path_store()
+    saved = vllm_gen.store, vllm_gen.index  # type: ignore[attr-defined]
+    vllm_gen.store, vllm_gen.index = store, KGIndex.build(store, codec)  # type: ignore[attr-defined,arg-type]
+    try:
+        for k in (1, 5):
+            res = vllm_gen.generate([GenerationRequest("who?", ["lonely topic"], k=k, max_hops=3)])[0]  # type: ignore[attr-defined]
+            assert [p.path.text() for p in res.paths] == ["lonely topic -> knows -> only friend"]
+    finally:
+        vllm_gen.store, vllm_gen.index = saved  # type: ignore[attr-defined]
