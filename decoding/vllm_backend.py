@@ -165,6 +165,9 @@ class VllmPathGenerator:
             "seed": seed,
             "logprobs_mode": "processed_logits",  # = raw log-probs (see the processor), masked
             "max_logprobs": 64,  # beam steps ask for the top 2 * k allowed tokens
+            # a tiny student needs little KV cache (the CPU default claims ~25 % of RAM); pass
+            # kv_cache_memory_bytes=None (auto) or a larger size for bigger students
+            "kv_cache_memory_bytes": 512 * 2**20,
             **engine_kwargs,
         }
         try:
