@@ -43,7 +43,12 @@ def test_eval_reports_metrics_and_constrained_paths_are_faithful(
     assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 6
     assert main([*base, "--unconstrained", "--limit", "3", "--json"]) == 0
     free = _last_json(capsys.readouterr().out)
-    assert free["n"] == 3 and free["constrained"] is False and 0.0 <= float(free["faithful_path_rate"]) <= 1.0  # type: ignore[arg-type]
+    assert free["n"] == 3 and free["constrained"] is False
+    rate = free["faithful_path_rate"]
+    if free["paths_returned"]:  # an undertrained student may write no well-formed path at all
+        assert isinstance(rate, float) and 0.0 <= rate <= 1.0
+    else:
+        assert rate is None
 
 
 def test_distill_cli_pipeline(tmp_path: FsPath, pq_dir: FsPath, capsys: pytest.CaptureFixture[str]) -> None:
