@@ -118,3 +118,20 @@ def test_distill_cli_pipeline(tmp_path: FsPath, pq_dir: FsPath, capsys: pytest.C
     assert main(train) == 0
     trained = _last_json(capsys.readouterr().out)
     assert trained["steps"] == 4 and (out / "model.safetensors").exists()
+
+
+@pytest.mark.vllm
+def test_eval_with_vllm_backend_is_faithful(
+    tmp_path: FsPath,
+    pq_dir: FsPath,
+    trained_student: tuple[FsPath, list[Trace], dict[str, object]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    student, _, _ = trained_student
+    questions = _questions(tmp_path, pq_dir, 4)
+    kb = ["--kb", str(pq_dir / "2H-kb.txt"), "--kb-format", "pathquestion"]
+    args = ["eval", *kb, "--questions", str(questions), "--student", str(student), "--hops", "2", "--k", "2"]
+    assert main([*args, "--backend", "vllm", "--json"]) == 0
+    result = _last_json(capsys.readouterr().out)  # vLLM logs to stdout too: the JSON is the last line
+    assert result["backend"] == "vllm" and result["n"] == 4
+    assert result["paths_returned"] and result["faithful_path_rate"] == 1.0
