@@ -9,9 +9,9 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_NEO4J_PASSWORD = "kgreason-dev"  # noqa: S105 - dev default, refused when exposed
-DEFAULT_ADMIN_KEY = "kgr-admin-dev-key"  # noqa: S105 - dev default, refused when exposed
-DEFAULT_QA_KEY = "kgr-qa-dev-key"  # noqa: S105 - dev default, refused when exposed
+DEFAULT_NEO4J_PASSWORD = "kgreason-dev"  # dev default, refused when exposed
+DEFAULT_ADMIN_KEY = "kgr-admin-dev-key"  # dev default, refused when exposed
+DEFAULT_QA_KEY = "kgr-qa-dev-key"  # dev default, refused when exposed
 
 
 class Settings(BaseSettings):

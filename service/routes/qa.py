@@ -118,7 +118,7 @@ async def answer_question(
         question=body.question,
         topic_entities=[LinkOut.model_validate(link.to_json()) for link in r.links],
         answer=final,
-        answer_method=method,  # type: ignore[arg-type]
+        answer_method=method,
         reasoning=reasoning,
         answers=answers,
         paths=_paths_json(r),
