@@ -130,7 +130,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         distill_teacher=args.distill_teacher,
         distill_alpha=args.distill_alpha,
     )
-    return _emit(train(cfg, traces, texts))
+    summary = train(cfg, traces, texts)
+    # under torchrun / accelerate launch every rank returns; one summary line is enough
+    return _emit(summary) if os.environ.get("RANK", "0") == "0" else 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
