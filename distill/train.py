@@ -3,9 +3,10 @@
 One example per verified path: prompt = ``PathCodec.prompt_ids(question, topics)``, target =
 ``codec.encode_output(path)`` (path, answer, EOS); the loss is on the target only. A custom loop on
 ``accelerate.Accelerator`` runs unchanged on CPU, one GPU, or several (``accelerate launch`` /
-``torchrun``; several CPU processes need ``ACCELERATE_USE_CPU=1``). Options: LoRA (merged on save), logit distillation from a local teacher with the same
-tokenizer (KL mixed with CE). Checkpoints hold model, optimizer, scheduler and RNG state; a rerun with
-``resume=True`` continues from the last one. The output directory is a plain HF model + tokenizer.
+``torchrun``; several CPU processes need ``ACCELERATE_USE_CPU=1``). Options: LoRA (merged on save),
+logit distillation from a local teacher with the same tokenizer (KL mixed with CE). Checkpoints hold
+model, optimizer, scheduler and RNG state; a rerun with ``resume=True`` continues from the last one.
+The output directory is a plain HF model + tokenizer.
 """
 
 from __future__ import annotations
