@@ -220,7 +220,10 @@ class MemoryStore(GraphStore):
         for source in dict.fromkeys(self._ids(sources)):
             dist = {source: 0}
             frontier = [source]
+            pending = target_ids - {source}
             for depth in range(1, max_hops + 1):
+                if not pending or not frontier:
+                    break  # every target's layer is complete: deeper layers cannot shorten a path
                 nxt = []
                 for u in frontier:
                     for v in g.steps(u)[1].tolist():
@@ -228,6 +231,7 @@ class MemoryStore(GraphStore):
                             dist[v] = depth
                             nxt.append(v)
                 frontier = nxt
+                pending.difference_update(nxt)
             for target in target_ids:
                 if target != source and target in dist:
                     found.extend(self._back_paths(source, target, dist))
