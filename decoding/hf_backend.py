@@ -3,8 +3,10 @@
 Diversity: transformers 5 has no offline group/diverse beam search, so K paths come from plain beam
 search with ``num_beams = max(k, min_beams)`` and every beam returned; under the constraint two beams
 are always two different paths (a sequence spells exactly one path), and unconstrained outputs are
-deduplicated by path. Scores are summed raw log-probabilities of the student (``length_penalty=0``):
+deduplicated by path. Scores are summed log-probabilities of the student (``length_penalty=0``):
 transformers applies the processor to ``log_softmax(logits)``, so masked tokens do not renormalise.
+With ``entity_scoring="relative"`` (default) entity-name tokens count relative to the best allowed one
+(``decoding.pathformat.scores_relative``), so beams rank by relation chain; ``"raw"`` keeps plain sums.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, L
 
 from decoding.constraint import ConstraintState, Strategy, initial_state
 from decoding.index import KGIndex
-from decoding.pathformat import PathCodec
+from decoding.pathformat import EntityScoring, PathCodec, scores_relative
 from decoding.results import collect_paths, make_result, output_bound
 from decoding.types import GenerationRequest, GenerationResult
 from kg.errors import ConstraintError, ModelError
@@ -36,8 +38,18 @@ class KGConstraintLogitsProcessor(LogitsProcessor):
     """
 
     def __init__(
-        self, initial: Sequence[ConstraintState | None], rows_per_request: int, prompt_len: int, eos_id: int
+        self,
+        initial: Sequence[ConstraintState | None],
+        rows_per_request: int,
+        prompt_len: int,
+        eos_id: int,
+        entity_scoring: EntityScoring = "raw",
+        markers: tuple[int, int, int] | None = None,
     ) -> None:
+        if entity_scoring == "relative" and markers is None:
+            raise ValueError("relative entity scoring needs the (start, sep, end) marker ids")
+        self.entity_scoring = entity_scoring
+        self.markers = markers
         self.initial = list(initial)
         self.rows_per_request = rows_per_request
         self.prompt_len = prompt_len
@@ -75,8 +87,20 @@ class KGConstraintLogitsProcessor(LogitsProcessor):
         if rows:
             mask[torch.from_numpy(np.concatenate(rows)), torch.from_numpy(np.concatenate(cols))] = 0.0
         out = scores + mask
+        if self.entity_scoring == "relative":
+            out = self._relative_entities(out, histories)
         self.seconds += time.perf_counter() - t0
         return out  # type: ignore[return-value]
+
+    def _relative_entities(self, out: torch.Tensor, histories: list[list[int]]) -> torch.Tensor:
+        """Shift entity-name (and answer) rows so their best allowed token scores 0 (``scores_relative``)."""
+        assert self.markers is not None
+        rows = [r for r, hist in enumerate(histories) if scores_relative(hist, *self.markers)]
+        if rows:
+            index = torch.tensor(rows, device=out.device)
+            best = out[index].max(dim=1, keepdim=True).values
+            out[index] = out[index] - torch.where(torch.isfinite(best), best, torch.zeros_like(best))
+        return out
 
 
 class HFPathGenerator:
@@ -94,6 +118,7 @@ class HFPathGenerator:
         batch_size: int = 8,
         min_beams: int = 1,
         max_new_tokens: int | None = None,
+        entity_scoring: EntityScoring = "relative",
     ) -> None:
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
@@ -110,6 +135,7 @@ class HFPathGenerator:
         self.batch_size = batch_size
         self.min_beams = min_beams
         self.max_new_tokens = max_new_tokens
+        self.entity_scoring: EntityScoring = entity_scoring
 
     def close(self) -> None:
         self.model = None
@@ -160,7 +186,12 @@ class HFPathGenerator:
                     )
                 except ConstraintError:
                     states.append(None)  # nothing to generate for this question: empty result
-            processors.append(KGConstraintLogitsProcessor(states, beams, prompt_len, self.codec.eos_id))
+            markers = (self.codec.start_id, self.codec.sep_id, self.codec.end_id)
+            processors.append(
+                KGConstraintLogitsProcessor(
+                    states, beams, prompt_len, self.codec.eos_id, self.entity_scoring, markers
+                )
+            )
         t1 = time.perf_counter()
         kwargs: dict[str, Any] = {
             "max_new_tokens": self._max_new_tokens(max(r.max_hops for r in requests)),

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from kg.errors import ConfigError
 from kg.types import Path
@@ -120,6 +120,21 @@ class PathCodec:
         answer_ids = tail[: tail.index(self.eos_id)] if complete else tail
         answer = self.decode_name(answer_ids) if answer_ids else None
         return ParsedOutput(path, answer, complete and answer is not None)
+
+
+EntityScoring = Literal["raw", "relative"]
+
+
+def scores_relative(generated: Sequence[int], start_id: int, sep_id: int, end_id: int) -> bool:
+    """Whether the next token is scored relative to the best allowed one under ``"relative"`` scoring.
+
+    That is every position inside an entity name (even number of ``->`` since ``<PATH>``) and the forced
+    answer after ``</PATH>``. Beam search over raw log-probs prefers relations with few tails: through
+    the right relation with 50 tails each entity costs ~log(1/50), through a wrong one-tail relation
+    nothing. Making the best entity continuation free ranks beams by their relation chain (and stop
+    decisions) while keeping the model's order among entities.
+    """
+    return start_id in generated and (end_id in generated or list(generated).count(sep_id) % 2 == 0)
 
 
 def parse_path_text(text: str) -> list[Path]:

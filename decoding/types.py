@@ -22,7 +22,7 @@ class GenerationRequest:
 class ScoredPath:
     path: Path
     answer: str  # hypothesis answer the student wrote after </PATH>
-    score: float  # sequence log-probability under the student
+    score: float  # summed log-prob (entity tokens relative to the best one unless entity_scoring="raw")
     verified: bool  # re-checked against the KG after decoding; False must never happen when constrained
 
     def to_json(self) -> dict[str, object]:

@@ -27,7 +27,7 @@ import torch
 
 from decoding.constraint import ConstraintState, Strategy, initial_state
 from decoding.index import KGIndex
-from decoding.pathformat import PathCodec
+from decoding.pathformat import EntityScoring, PathCodec
 from decoding.results import collect_paths, make_result, output_bound
 from decoding.types import GenerationRequest, GenerationResult
 from kg.errors import ConstraintError, ModelError
@@ -152,6 +152,7 @@ class VllmPathGenerator:
         samples_per_k: int = 2,
         seed: int = 0,
         k_paths: Literal["beam", "sample"] = "beam",
+        entity_scoring: EntityScoring = "relative",
         **engine_kwargs: Any,
     ) -> None:
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # the constraint registry is in-process
@@ -182,6 +183,7 @@ class VllmPathGenerator:
         self.samples_per_k = samples_per_k
         self.seed = seed
         self.k_paths = k_paths
+        self.entity_scoring: EntityScoring = entity_scoring
         self.max_new_tokens: int | None = None  # default: the longest possible constrained output
 
     def close(self) -> None:
@@ -293,6 +295,9 @@ class VllmPathGenerator:
             ]
             starts = [_REGISTRY[str(keys[i])] for i in members]
             steps = self._max_tokens(max(requests[i].max_hops for i in members))
-            found = constrained_beam_search(self.llm, prompts, starts, width, steps)
+            markers = (self.codec.start_id, self.codec.sep_id, self.codec.end_id)
+            found = constrained_beam_search(
+                self.llm, prompts, starts, width, steps, self.entity_scoring, markers
+            )
             for i, beams in zip(members, found, strict=True):
                 per_request[i].extend(beams)

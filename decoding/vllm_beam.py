@@ -4,8 +4,8 @@ vLLM's own beam search bypasses logits processors, so this drives it: each step 
 as a one-token request (prompt + beam history; vLLM's prefix cache keeps the re-prefill cheap) whose
 ``extra_args`` carry the beam's constraint state. The processor log-softmaxes and masks the row, and
 the engine runs with ``logprobs_mode="processed_logits"``, so the top ``2 * beams`` returned values are
-the raw log-probs of the best ALLOWED next tokens. Scores are summed raw log-probs, as in the
-transformers backend (``length_penalty=0``).
+the raw log-probs of the best ALLOWED next tokens. Scores are summed as in the transformers backend
+(``length_penalty=0``), with the same ``entity_scoring`` rule (``decoding.pathformat.scores_relative``).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from decoding.constraint import ConstraintState
+from decoding.pathformat import EntityScoring, scores_relative
 
 
 def constrained_beam_search(
@@ -23,6 +24,8 @@ def constrained_beam_search(
     starts: Sequence[ConstraintState],
     beams: int,
     max_steps: int,
+    entity_scoring: EntityScoring = "relative",
+    markers: tuple[int, int, int] = (-1, -1, -1),
 ) -> list[list[tuple[list[int], float]]]:
     """Per prompt, the finished ``(generated ids, score)`` beams (at most ``beams``, best first)."""
     from vllm import SamplingParams
@@ -58,10 +61,13 @@ def constrained_beam_search(
         candidates: dict[int, list[tuple[float, list[int], ConstraintState, int]]] = {}
         for (i, hist, state, score), out in zip(batch, outputs, strict=True):
             top = out.outputs[0].logprobs[0] if out.outputs[0].logprobs else {}
+            shift = 0.0
+            if entity_scoring == "relative" and top and scores_relative(hist, *markers):
+                shift = max(lp.logprob for lp in top.values())  # the best allowed token scores 0
             for token, logprob in top.items():
                 if math.isfinite(logprob.logprob):
                     candidates.setdefault(i, []).append(
-                        (score + logprob.logprob, [*hist, token], state, token)
+                        (score + logprob.logprob - shift, [*hist, token], state, token)
                     )
         live = {}
         for i, ranked in candidates.items():

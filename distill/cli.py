@@ -141,7 +141,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     store = _store(args)
     questions = read_questions(args.questions, args.limit)
-    generator = open_generator(args.backend, args.student, store, device=args.device)
+    generator = open_generator(
+        args.backend, args.student, store, device=args.device, entity_scoring=args.entity_scoring
+    )
     predictions: list[dict[str, object]] | None = [] if args.predictions else None
     try:
         result = evaluate(
@@ -233,6 +235,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev.add_argument("--backend", choices=["hf", "vllm"], default="hf")
     ev.add_argument("--device", default="cpu")
     ev.add_argument("--unconstrained", action="store_true", help="plain decoding, no KG constraint")
+    ev.add_argument(
+        "--entity-scoring",
+        choices=["relative", "raw"],
+        default="relative",
+        help="beam ranking: entity tokens relative to the best allowed one (default) or raw log-probs",
+    )
     ev.add_argument("--limit", type=int, default=None)
     ev.add_argument("--batch-size", type=int, default=8)
     ev.add_argument("--predictions", help="write per-question predictions JSONL here")

@@ -18,6 +18,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from decoding.pathformat import EntityScoring
 from decoding.types import GenerationRequest, GenerationResult, PathGenerator
 from distill.traces import Question
 from distill.verify import normalize_name
@@ -25,16 +26,24 @@ from kg.errors import ConfigError
 from kg.store import GraphStore
 
 
-def open_generator(backend: str, student: str, store: GraphStore, device: str = "cpu") -> PathGenerator:
-    """The decoding engineer's generator for ``backend`` (hf | vllm), built over ``store``."""
+def open_generator(
+    backend: str,
+    student: str,
+    store: GraphStore,
+    device: str = "cpu",
+    entity_scoring: EntityScoring = "relative",
+) -> PathGenerator:
+    """The generator for ``backend`` (hf | vllm), built over ``store``."""
     if backend == "hf":
         from decoding.hf_backend import HFPathGenerator
 
-        return HFPathGenerator(student, store, index=None, strategy="lazy", device=device)
+        return HFPathGenerator(
+            student, store, index=None, strategy="lazy", device=device, entity_scoring=entity_scoring
+        )
     if backend == "vllm":
         from decoding.vllm_backend import VllmPathGenerator
 
-        return VllmPathGenerator(student, store)
+        return VllmPathGenerator(student, store, entity_scoring=entity_scoring)
     raise ConfigError(f"unknown backend {backend!r}; expected hf or vllm")
 
 

@@ -9,6 +9,7 @@ import torch
 from decoding.constraint import initial_state
 from decoding.hf_backend import KGConstraintLogitsProcessor
 from decoding.index import KGIndex
+from decoding.pathformat import scores_relative
 from kg.memory_store import MemoryStore
 
 
@@ -44,6 +45,45 @@ def test_hf_processor_follows_reordered_rows(
                 want = nxt
             allowed = torch.isfinite(scores[i]).nonzero().flatten().tolist()
             assert allowed == want.allowed().tolist()
+
+
+def test_relative_entity_scoring_frees_the_best_entity_token_only(
+    pq_store: MemoryStore, pq_index: KGIndex, pq_questions: list[dict[str, object]]
+) -> None:
+    """Inside entity names the best allowed token scores 0; relation tokens keep their log-probs."""
+    codec = pq_index.codec
+    topic = str(pq_questions[0]["topic_entity"])
+    path = pq_store.paths_from([topic], 2, 10)[0]
+    out = codec.encode_output(path)
+    markers = (codec.start_id, codec.sep_id, codec.end_id)
+    state = initial_state(pq_index, [topic], 2)
+    proc = KGConstraintLogitsProcessor([state], 1, 0, codec.eos_id, "relative", markers)
+    generator = torch.Generator().manual_seed(0)
+    kinds = set()
+    for step in range(len(out)):
+        hist = out[:step]
+        raw = torch.log_softmax(torch.randn(1, codec.vocab_size, generator=generator), dim=-1)
+        got = proc(torch.tensor([hist], dtype=torch.long), raw.clone())  # type: ignore[arg-type]
+        allowed = torch.isfinite(got[0])
+        in_entity = scores_relative(hist, *markers)
+        kinds.add(in_entity)
+        if in_entity:
+            assert got[0][allowed].max().item() == pytest.approx(0.0)
+            shift = raw[0][allowed].max()
+            assert torch.allclose(got[0][allowed], raw[0][allowed] - shift)
+        else:
+            assert torch.equal(got[0][allowed], raw[0][allowed])
+    assert kinds == {True, False}
+
+
+def test_scores_relative_positions() -> None:
+    start, sep, end = 1, 2, 3
+    assert not scores_relative([], start, sep, end)  # before <PATH>
+    assert scores_relative([start], start, sep, end)  # topic entity
+    assert scores_relative([start, 9, 9], start, sep, end)
+    assert not scores_relative([start, 9, sep], start, sep, end)  # relation
+    assert scores_relative([start, 9, sep, 8, sep], start, sep, end)  # next entity
+    assert scores_relative([start, 9, sep, 8, sep, 7, end], start, sep, end)  # forced answer
 
 
 @pytest.mark.vllm
