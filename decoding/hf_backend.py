@@ -23,7 +23,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, L
 from decoding.constraint import ConstraintState, Strategy, initial_state
 from decoding.index import KGIndex
 from decoding.pathformat import EntityScoring, PathCodec, scores_relative
-from decoding.results import collect_paths, make_result, output_bound
+from decoding.results import collect_paths, make_result
 from decoding.types import GenerationRequest, GenerationResult
 from kg.errors import ConstraintError, ModelError
 from kg.store import GraphStore
@@ -159,8 +159,7 @@ class HFPathGenerator:
     def _max_new_tokens(self, max_hops: int) -> int:
         if self.max_new_tokens is not None:
             return self.max_new_tokens
-        widths = (self.index.entities.matrix.shape[1], self.index.relations.matrix.shape[1])
-        return output_bound(widths, max_hops)
+        return self.index.output_bound(max_hops)
 
     def _prompts(self, requests: Sequence[GenerationRequest]) -> dict[str, torch.Tensor]:
         prompts = [self.codec.prompt_ids(r.question, list(r.topic_entities)) for r in requests]

@@ -78,6 +78,11 @@ class KGIndex:
     def num_stored_relations(self) -> int:
         return self.graph.num_stored_relations
 
+    def output_bound(self, max_hops: int) -> int:
+        """Most tokens a constrained output can take: ``<PATH>``, H steps, ``</PATH>``, answer, EOS."""
+        ent, rel = self.entities.matrix.shape[1], self.relations.matrix.shape[1]
+        return 1 + ent + max_hops * (2 + rel + ent) + 1 + ent + 1
+
     def entity_name(self, entity: int) -> str:
         return str(self.graph.entity_names[entity])
 

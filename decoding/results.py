@@ -10,12 +10,6 @@ from decoding.types import GenerationRequest, GenerationResult, Hypothesis, Scor
 from kg.store import GraphStore
 
 
-def output_bound(index_widths: tuple[int, int], max_hops: int) -> int:
-    """Most tokens a constrained output can take: ``<PATH>``, H steps, ``</PATH>``, answer, EOS."""
-    ent, rel = index_widths
-    return 1 + ent + max_hops * (2 + rel + ent) + 1 + ent + 1
-
-
 def collect_paths(
     codec: PathCodec,
     store: GraphStore,

@@ -28,7 +28,7 @@ import torch
 from decoding.constraint import ConstraintState, Strategy, initial_state
 from decoding.index import KGIndex
 from decoding.pathformat import EntityScoring, PathCodec
-from decoding.results import collect_paths, make_result, output_bound
+from decoding.results import collect_paths, make_result
 from decoding.types import GenerationRequest, GenerationResult
 from kg.errors import ConstraintError, ModelError
 from kg.store import GraphStore
@@ -192,8 +192,7 @@ class VllmPathGenerator:
     def _max_tokens(self, max_hops: int) -> int:
         if self.max_new_tokens is not None:
             return self.max_new_tokens
-        widths = (self.index.entities.matrix.shape[1], self.index.relations.matrix.shape[1])
-        return output_bound(widths, max_hops)
+        return self.index.output_bound(max_hops)
 
     def _params(self, req: GenerationRequest, key: str | None, greedy: bool) -> Any:
         from vllm import SamplingParams
