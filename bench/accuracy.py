@@ -232,7 +232,8 @@ def markdown(report: dict[str, Any], smoke: bool) -> str:
         "",
         f"Student: Llama {c['layers']} layers, hidden {c['hidden_size']}, {c['heads']} heads, "
         f"vocab {c['vocab_size']} (byte-level BPE trained locally on the KGs' names + questions, so names "
-        "are few tokens), trained from scratch on KG-supervised shortest-path traces (verified; "
+        "are few tokens), trained from scratch on KG-supervised traces (paths along the data set's "
+        "annotated relation chain to gold answers, shortest paths where that fails; verified; "
         f"≤{c['max_paths_per_trace']} paths per question): {t['examples']} examples, {t['steps']} steps of "
         f"batch {c['batch_size']} ({t['epochs_done']} epochs), "
         f"loss {t['first_loss']:.3f} → {t['final_loss']:.3f}, "
@@ -288,7 +289,7 @@ def main() -> int:
     p.add_argument("--train-limit", type=int, default=None, help="training questions per set")
     p.add_argument("--eval-limit", type=int, default=100, help="questions evaluated per set (0: all)")
     p.add_argument("--eval-batch-size", type=int, default=8)
-    p.add_argument("--k", type=int, default=3)
+    p.add_argument("--k", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu", help="cpu | cuda (training picks the accelerator itself)")
     p.add_argument("--workers", type=int, default=2, help="processes for the shortest-path search")

@@ -1,7 +1,9 @@
-"""KG-supervised traces: the shortest KG paths from the topic entities to the gold answers.
+"""KG-supervised traces: KG paths from the topic entities to the gold answers.
 
-This is the supervision GCR and RoG train on when no teacher is available: every shortest path between
-a topic entity and an answer entity (capped) is a target reasoning path.
+When the data set annotates the question's relation chain (MetaQA's question type, PathQuestion's gold
+path), the target paths are the KG paths along that chain ending at gold answers. Otherwise they are
+shortest topic -> answer paths (what GCR and RoG train on), of the relation chain whose full set of end
+entities best matches the gold answers (F1), so a chain that reaches an answer by chance is not taught.
 """
 
 from __future__ import annotations
@@ -21,17 +23,17 @@ SUPERVISED_TEACHER = "kg-supervised"
 CYCLE_SEARCH_LIMIT = 20_000
 MAX_TARGETS = 16
 PATH_POOL = 256
+CHAIN_LIMIT = 20_000  # partial paths kept per step when following a chain
+CHAINS_SCORED = 4  # candidate chains whose full end sets are compared with the gold answers
 
 
 def supervised_trace(store: GraphStore, question: Question, max_hops: int, max_paths: int) -> Trace:
-    """One trace with all (at most ``max_paths``) shortest topic -> answer paths; error if none."""
-    # a sample of the answers as targets: many-answer questions (MetaQA 3-hop) otherwise enumerate every
-    # shortest path to dozens of answers
-    targets = question.answers[:MAX_TARGETS]
-    paths = store.shortest_paths(question.topic_entities, targets, max_hops, PATH_POOL)
-    if not paths and set(question.topic_entities) & set(question.answers):
-        paths = _cycles_home(store, question, max_hops, max_paths)
-    paths = dominant_paths(paths, max_paths)
+    """One trace with at most ``max_paths`` topic -> answer paths; error if none."""
+    paths: list[Path] = []
+    if question.relation_path and len(question.relation_path) <= max_hops:
+        paths = gold_chain_paths(store, question, max_paths)
+    if not paths:
+        paths = _shortest_supervision(store, question, max_hops, max_paths)
     answer = paths[0].end if paths else None
     text = "\n".join(path_to_text(p) for p in paths) + (f"\nAnswer: {answer}" if answer else "")
     return Trace(
@@ -47,21 +49,64 @@ def supervised_trace(store: GraphStore, question: Question, max_hops: int, max_p
     )
 
 
-def dominant_paths(paths: list[Path], max_paths: int) -> list[Path]:
-    """Paths of the relation chain(s) reaching the most answers, one chain after another in turn.
+def gold_chain_paths(store: GraphStore, question: Question, max_paths: int) -> list[Path]:
+    """Paths along the annotated relation chain that end at gold answers, one per answer in turn.
+
+    Empty when the chain reaches no gold answer (a KB missing triples): the caller falls back.
+    """
+    assert question.relation_path
+    gold = set(question.answers)
+    found = [
+        p
+        for p in store.chain_paths(question.topic_entities, question.relation_path, CHAIN_LIMIT)
+        if p.end in gold
+    ]
+    by_end: dict[str, list[Path]] = {}
+    for p in found:
+        by_end.setdefault(p.end, []).append(p)
+    out: list[Path] = []
+    for i in range(max((len(ps) for ps in by_end.values()), default=0)):  # distinct answers first
+        out += [ps[i] for ps in by_end.values() if i < len(ps)]
+    return out[:max_paths]
+
+
+def _shortest_supervision(store: GraphStore, question: Question, max_hops: int, max_paths: int) -> list[Path]:
+    # a sample of the answers as targets: many-answer questions (MetaQA 3-hop) otherwise enumerate every
+    # shortest path to dozens of answers
+    targets = question.answers[:MAX_TARGETS]
+    paths = store.shortest_paths(question.topic_entities, targets, max_hops, PATH_POOL)
+    if not paths and set(question.topic_entities) & set(question.answers):
+        paths = _cycles_home(store, question, max_hops, max_paths)
+    return dominant_paths(paths, max_paths, store, question)
+
+
+def dominant_paths(
+    paths: list[Path], max_paths: int, store: GraphStore | None = None, question: Question | None = None
+) -> list[Path]:
+    """Paths of the relation chain(s) that best explain the answers, one chain after another in turn.
 
     Shortest paths in sort order favour alphabetically early relations, which would teach the student
     a relation by its name, not by the question. The chain that explains most answers is the one the
-    question asks for (an actor shared by chance explains one answer, the director explains all).
+    question asks for (an actor shared by chance explains one answer, the director explains all). With
+    the store and question, the few chains reaching most answers are followed in full and ranked by F1
+    of their end entities against the gold answers: of two chains reaching the one answer, the one that
+    reaches nothing else wins.
     """
     by_chain: dict[tuple[str, ...], list[Path]] = {}
     for p in paths:
         by_chain.setdefault(p.relations, []).append(p)
     if not by_chain:
         return []
-    cover = {chain: len({p.end for p in ps}) for chain, ps in by_chain.items()}
+    cover: dict[tuple[str, ...], float] = {chain: len({p.end for p in ps}) for chain, ps in by_chain.items()}
+    if store is not None and question is not None and question.answers and len(cover) > 1:
+        gold = set(question.answers)
+        candidates = sorted(cover, key=lambda c: (-cover[c], c))[:CHAINS_SCORED]
+        cover = {}
+        for chain in candidates:
+            ends = {p.end for p in store.chain_paths(question.topic_entities, chain, CHAIN_LIMIT)}
+            cover[chain] = 2 * len(ends & gold) / (len(ends) + len(gold)) if ends else 0.0
     best = max(cover.values())
-    chains = [by_chain[c] for c in sorted(by_chain) if cover[c] == best]
+    chains = [by_chain[c] for c in sorted(cover) if cover[c] == best]
     out: list[Path] = []
     for i in range(max(len(c) for c in chains)):  # round robin: tied chains all get represented
         out += [c[i] for c in chains if i < len(c)]

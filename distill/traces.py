@@ -76,6 +76,8 @@ class Question(BaseModel):
     question: str
     topic_entities: list[str]
     answers: list[str] = Field(default_factory=list)
+    # the data set's annotated relation chain (MetaQA's qtype chain, PathQuestion's gold path), when known
+    relation_path: list[str] | None = None
 
 
 def _topics(value: object) -> list[str]:
@@ -86,8 +88,19 @@ def _topics(value: object) -> list[str]:
     raise ValueError("topic_entity must be a string or a list of strings")
 
 
+def _relation_path(value: object) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return list(value)
+    raise ValueError("relation_path must be a non-empty list of relation names")
+
+
 def read_questions(file: str | os.PathLike[str], limit: int | None = None) -> list[Question]:
-    """Question JSONL (id, question, topic_entity: str | list, answers); bad rows raise DataFormatError."""
+    """Question JSONL (id, question, topic_entity: str | list, answers, optional relation_path).
+
+    Bad rows raise DataFormatError naming the file and line.
+    """
     out: list[Question] = []
     with open(file, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -102,6 +115,7 @@ def read_questions(file: str | os.PathLike[str], limit: int | None = None) -> li
                         question=row["question"],
                         topic_entities=_topics(topics),
                         answers=list(row.get("answers") or []),
+                        relation_path=_relation_path(row.get("relation_path")),
                     )
                 )
             except (json.JSONDecodeError, KeyError, ValueError, TypeError) as exc:

@@ -74,6 +74,25 @@ class GraphStore(ABC):
             used.add(triple)
         return path.hops >= 1
 
+    def chain_paths(self, sources: Sequence[str], relations: Sequence[str], limit: int) -> list[Path]:
+        """Paths from ``sources`` that follow exactly ``relations`` (trail semantics; sorted, at most
+        ``limit``). Expands breadth-first through ``neighbors``; partial paths beyond ``limit`` per step
+        are cut in sort order, so a huge fan-out stays bounded."""
+        no_edges: frozenset[tuple[str, str, str]] = frozenset()
+        frontier = [(Path((s,), ()), no_edges) for s in sources if self.has_entity(s)]
+        for rel in relations:
+            name, backwards = base_relation(rel)
+            grown: list[tuple[Path, frozenset[tuple[str, str, str]]]] = []
+            for path, used in frontier:
+                src = path.end
+                for _, dst in self.neighbors(src, rel):
+                    triple = (dst, name, src) if backwards else (src, name, dst)
+                    if triple not in used:
+                        grown.append((Path((*path.entities, dst), (*path.relations, rel)), used | {triple}))
+            grown.sort(key=lambda item: item[0].sort_key())
+            frontier = grown[:limit]
+        return [p for p, _ in frontier if p.hops == len(relations) and p.hops >= 1]
+
     def __enter__(self) -> GraphStore:
         return self
 

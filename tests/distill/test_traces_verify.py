@@ -14,7 +14,7 @@ from distill.traces import Question, Trace, TraceWriter, done_ids, iter_traces, 
 from distill.verify import NameIndex, Verifier, check_path, normalize_name, training_paths
 from kg.errors import DataFormatError
 from kg.memory_store import MemoryStore
-from kg.types import Path
+from kg.types import Path, Triple
 
 
 def _gold(row: dict[str, object]) -> Path:
@@ -84,6 +84,38 @@ def test_supervised_traces_are_gold_consistent(pq_store: MemoryStore, pq_questio
         assert trace.paths and all(pq_store.has_path(p) for p in trace.cited_paths())
         assert all(p.end in q.answers for p in trace.cited_paths())
         assert parse_path_text(trace.text) == trace.cited_paths()
+
+
+def test_supervised_traces_follow_the_annotated_chain(
+    pq_store: MemoryStore, pq_rows: list[dict[str, object]], pq_questions: list[Question]
+) -> None:
+    from distill.supervised import dominant_paths
+
+    assert all(q.relation_path for q in pq_questions)  # read from the data set's relation_path field
+    for row, q in list(zip(pq_rows, pq_questions, strict=True))[:80]:
+        trace = supervised_trace(pq_store, q, 2, 8)
+        assert [tuple(p.relations) for p in trace.paths] == [tuple(q.relation_path or ())] * len(trace.paths)
+        assert _gold(row) in trace.cited_paths()
+    # without the annotation: shortest paths, the chain whose end set matches the answers best
+    q = next(q for q in pq_questions if q.relation_path == ["parents", "gender"])
+    bare = q.model_copy(update={"relation_path": None})
+    paths = supervised_trace(pq_store, bare, 2, 8).cited_paths()
+    assert paths and all(p.end in q.answers for p in paths)
+    # of two chains reaching the answer, the one reaching nothing else wins (F1 of its end set)
+    store = MemoryStore()
+    store.add_triples([Triple("x", "a", "y"), Triple("x", "b", "y"), Triple("x", "b", "z")])
+    probe = Question(id="p", question="?", topic_entities=["x"], answers=["y"])
+    shortest = store.shortest_paths(["x"], ["y"], 2, 10)
+    assert {p.relations for p in shortest} == {("a",), ("b",)}
+    assert [p.relations for p in dominant_paths(shortest, 4, store, probe)] == [("a",)]
+    assert len(dominant_paths(shortest, 4)) == 2  # without the store: tied on cover, both kept
+
+
+def test_relation_path_must_be_a_list_of_names(tmp_path: FsPath) -> None:
+    qs = tmp_path / "q.jsonl"
+    qs.write_text('{"id": 1, "question": "q", "topic_entity": "x", "answers": ["y"], "relation_path": "r"}\n')
+    with pytest.raises(DataFormatError, match=":1"):
+        read_questions(qs)
 
 
 def test_verify_planted_hallucinations(pq_store: MemoryStore, pq_rows: list[dict[str, object]]) -> None:

@@ -43,6 +43,9 @@ def compare(neo: GraphStore, mem: GraphStore, topics: list[str], others: list[st
             assert neo.paths_from([topic], hops, 25) == expected[:25]
         for path in mem.paths_from([topic], 3, 40):
             assert neo.has_path(path) and mem.has_path(path)
+            assert neo.chain_paths([topic], path.relations, BIG) == mem.chain_paths(
+                [topic], path.relations, BIG
+            )
             assert neo.has_path(corrupt(path)) == mem.has_path(corrupt(path))
         for hops in (2, 3):
             assert neo.shortest_paths([topic], others, hops, BIG) == mem.shortest_paths(

@@ -61,6 +61,41 @@ def test_shortest_paths_per_pair(family: MemoryStore) -> None:
     assert family.shortest_paths(["ann", "bob"], ["dan"], 3, 1) == [KgPath(("bob", "dan"), ("spouse",))]
 
 
+def test_chain_paths_follow_exactly_the_chain(family: MemoryStore) -> None:
+    chain = ("parent", "spouse")
+    every = [p for p in family.paths_from(["ann"], 2, 1000) if p.relations == chain]
+    assert family.chain_paths(["ann"], chain, 1000) == every
+    assert [p.end for p in every] == ["dan", "dan"]  # via bob and via cat
+    assert family.chain_paths(["ann"], chain, 1) == every[:1]
+    # trail semantics: dan -likes-> dan once; the same triple cannot be walked back
+    assert family.chain_paths(["dan"], ("likes", "likes_inv"), 10) == []
+    assert family.chain_paths(["nobody"], chain, 10) == []
+
+
+def test_chain_paths_equal_filtered_paths_on_random_graphs() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    names = st.sampled_from(["a", "b", "c", "d"])
+    relations = st.sampled_from(["r", "s", "r_inv", "s_inv"])
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        triples=st.lists(
+            st.builds(Triple, names, st.sampled_from(["r", "s"]), names), min_size=1, max_size=14
+        ),
+        chain=st.lists(relations, min_size=1, max_size=3),
+        source=names,
+    )
+    def check(triples: list[Triple], chain: list[str], source: str) -> None:
+        store = MemoryStore()
+        store.add_triples(triples)
+        expected = [p for p in store.paths_from([source], len(chain), 10**6) if p.relations == tuple(chain)]
+        assert store.chain_paths([source], chain, 10**6) == expected
+
+    check()
+
+
 def test_has_path_rejects_reuse_and_unknown(family: MemoryStore) -> None:
     assert family.has_path(KgPath(("ann", "bob", "dan"), ("parent", "spouse")))
     assert not family.has_path(KgPath(("ann", "bob", "ann"), ("parent", "parent_inv")))
