@@ -176,7 +176,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _kb_args(tr)
     tr.add_argument("--questions", action="append", required=True, help="question JSONL (repeatable)")
     tr.add_argument("--out", required=True, help="trace JSONL; existing ids are skipped")
-    tr.add_argument("--supervised", action="store_true", help="shortest KG paths to the gold answers")
+    tr.add_argument(
+        "--supervised",
+        action="store_true",
+        help="KG paths to the gold answers: along each question's relation_path when the file has one, "
+        "else the shortest paths of the best-matching chain",
+    )
     tr.add_argument("--hops", type=int, default=3)
     tr.add_argument("--max-paths", type=int, default=8, help="supervised: paths kept per question")
     tr.add_argument("--workers", type=int, default=1, help="supervised: processes (in-process store only)")

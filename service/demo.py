@@ -61,7 +61,7 @@ def load_demo_graph(store: GraphStore) -> None:
 def train_demo_student(
     store: GraphStore, student_dir: Path, progress: bool = False, **overrides: object
 ) -> dict[str, object]:
-    """Supervised traces (shortest KG paths to the gold answers), verified, then a tiny student."""
+    """Supervised traces (KG paths to the gold answers, along the annotated chain), verified; a student."""
     from distill.student_init import student_texts_from_store
     from distill.supervised import supervised_traces
     from distill.traces import read_questions
