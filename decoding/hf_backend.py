@@ -205,7 +205,11 @@ class HFPathGenerator:
             "eos_token_id": self.codec.eos_id,
         }
         if beams > 1:
-            kwargs.update(length_penalty=0.0, early_stopping=True)
+            # early_stopping=False: with length_penalty 0 transformers stops once no live beam can beat
+            # the k-th finished one (scores only fall), the same rule as decoding.vllm_beam. True would
+            # stop at the first k finished beams: short paths finish first and longer, better ones
+            # were cut off (a 2-hop question answered by a 1-hop path).
+            kwargs.update(length_penalty=0.0, early_stopping=False)
         with torch.inference_mode():
             out = self.model.generate(**inputs, **kwargs)
         t2 = time.perf_counter()

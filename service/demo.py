@@ -23,7 +23,7 @@ log = logging.getLogger("kgr.demo")
 
 # About 4 minutes on an idle 2-core CPU (1,200 steps, progress bar): 2 layers, 128 wide (head_dim 64 for
 # vLLM's CPU backend). Measured on the grouped PQ-2H test split (paths unseen in training), k=3:
-# Hits@1 0.49, faithful paths 100% (docs/BENCHMARKS.md).
+# Hits@1 0.59, faithful paths 100% (docs/BENCHMARKS.md).
 DEMO_TRAINING = {
     "vocab_size": 2000,
     "hidden_size": 128,
