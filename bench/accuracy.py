@@ -326,7 +326,7 @@ def main() -> int:
     if args.smoke:
         args.max_steps = args.max_steps or 300
         args.train_limit = args.train_limit or 2000
-        args.eval_limit = 25 if args.eval_limit == 500 else args.eval_limit
+        args.eval_limit = 25 if args.eval_limit == p.get_default("eval_limit") else args.eval_limit
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     set_threads_from_env()
     started = time.perf_counter()

@@ -64,10 +64,7 @@ def gold_chain_paths(store: GraphStore, question: Question, max_paths: int) -> l
     by_end: dict[str, list[Path]] = {}
     for p in found:
         by_end.setdefault(p.end, []).append(p)
-    out: list[Path] = []
-    for i in range(max((len(ps) for ps in by_end.values()), default=0)):  # distinct answers first
-        out += [ps[i] for ps in by_end.values() if i < len(ps)]
-    return out[:max_paths]
+    return _round_robin(list(by_end.values()), max_paths)  # distinct answers first
 
 
 def _shortest_supervision(store: GraphStore, question: Question, max_hops: int, max_paths: int) -> list[Path]:
@@ -107,9 +104,14 @@ def dominant_paths(
             cover[chain] = 2 * len(ends & gold) / (len(ends) + len(gold)) if ends else 0.0
     best = max(cover.values())
     chains = [by_chain[c] for c in sorted(cover) if cover[c] == best]
+    return _round_robin(chains, max_paths)  # tied chains all get represented
+
+
+def _round_robin(groups: list[list[Path]], max_paths: int) -> list[Path]:
+    """The first path of every group, then the second of every group, ... (at most ``max_paths``)."""
     out: list[Path] = []
-    for i in range(max(len(c) for c in chains)):  # round robin: tied chains all get represented
-        out += [c[i] for c in chains if i < len(c)]
+    for i in range(max((len(g) for g in groups), default=0)):
+        out += [g[i] for g in groups if i < len(g)]
     return out[:max_paths]
 
 

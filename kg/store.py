@@ -67,8 +67,7 @@ class GraphStore(ABC):
         """Whether ``path`` is a real path of this graph (each step stored, no triple twice)."""
         used: set[tuple[str, str, str]] = set()
         for src, rel, dst in zip(path.entities, path.relations, path.entities[1:], strict=False):
-            name, backwards = base_relation(rel)
-            triple = (dst, name, src) if backwards else (src, name, dst)
+            triple = stored_triple(src, rel, dst)
             if triple in used or not self.has_triple(*triple):
                 return False
             used.add(triple)
@@ -81,23 +80,28 @@ class GraphStore(ABC):
         no_edges: frozenset[tuple[str, str, str]] = frozenset()
         frontier = [(Path((s,), ()), no_edges) for s in sources if self.has_entity(s)]
         for rel in relations:
-            name, backwards = base_relation(rel)
             grown: list[tuple[Path, frozenset[tuple[str, str, str]]]] = []
             for path, used in frontier:
                 src = path.end
                 for _, dst in self.neighbors(src, rel):
-                    triple = (dst, name, src) if backwards else (src, name, dst)
+                    triple = stored_triple(src, rel, dst)
                     if triple not in used:
                         grown.append((Path((*path.entities, dst), (*path.relations, rel)), used | {triple}))
             grown.sort(key=lambda item: item[0].sort_key())
             frontier = grown[:limit]
-        return [p for p, _ in frontier if p.hops == len(relations) and p.hops >= 1]
+        return [p for p, _ in frontier] if relations else []
 
     def __enter__(self) -> GraphStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def stored_triple(src: str, step_relation: str, dst: str) -> tuple[str, str, str]:
+    """The stored ``(head, relation, tail)`` that the step ``src -step_relation-> dst`` walks."""
+    name, backwards = base_relation(step_relation)
+    return (dst, name, src) if backwards else (src, name, dst)
 
 
 def sort_and_cut(paths: Iterable[Path], limit: int) -> list[Path]:
