@@ -161,7 +161,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         max_paths_per_trace=args.max_paths_per_trace,
         max_seconds=args.train_minutes * 60 if args.train_minutes else None,
     )
-    if (out / "train_summary.json").exists() and not args.retrain:
+    reused = (out / "train_summary.json").exists() and not args.retrain
+    if reused:
         summary = json.loads((out / "train_summary.json").read_text())
         log("student already trained (pass --retrain to train again)")
     else:
@@ -194,10 +195,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             r = {"set": name, "of": len(questions), **r}
             log(json.dumps(r))
             results.append(r)
-            partial = {"train": summary, "eval": results, "args": vars(args)}
+            partial = {"train": summary, "student_reused": reused, "eval": results, "args": vars(args)}
             (out / "accuracy.json").write_text(json.dumps(partial, indent=2))  # a killed run keeps its sets
             FsPath(args.report).write_text(markdown(partial, args.smoke))
-    report = {"train": summary, "eval": results, "args": vars(args)}
+    report = {"train": summary, "student_reused": reused, "eval": results, "args": vars(args)}
     (out / "accuracy.json").write_text(json.dumps(report, indent=2))
     return report
 
@@ -245,6 +246,8 @@ def markdown(report: dict[str, Any], smoke: bool) -> str:
             if smoke
             else ""
         ),
+        f"Run finished {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Earlier runs and what changed "
+        "between them: [accuracy-history.md](accuracy-history.md).",
         f"Machine: {report['args']['machine']}; "
         f"Python {platform.python_version()}, torch threads {os.environ.get('OMP_NUM_THREADS', 'default')}.",
         "",
@@ -255,7 +258,8 @@ def markdown(report: dict[str, Any], smoke: bool) -> str:
         f"≤{c['max_paths_per_trace']} paths per question): {t['examples']} examples, {t['steps']} steps of "
         f"batch {c['batch_size']} ({t['epochs_done']} epochs), "
         f"loss {t['first_loss']:.3f} → {t['final_loss']:.3f}, "
-        f"training time {t['seconds'] / 60:.1f} min.",
+        f"training time {t['seconds'] / 60:.1f} min"
+        + (" (an earlier run's: this run reused its student)." if report.get("student_reused") else "."),
         "",
         f"Evaluation: k={report['args']['k']} beams/paths; max hops = the split's hop count; "
         f"eval per set: a seeded sample of at most {report['args']['eval_limit'] or 'all'} questions; "
