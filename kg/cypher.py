@@ -86,6 +86,16 @@ NEIGHBORS_FORWARD = (
 NEIGHBORS_BACKWARD = (
     "MATCH (:Entity {name: $name})<-[:REL {name: $base}]-(b) RETURN $relation AS relation, b.name AS entity"
 )
+# Batched: the ``relation`` steps out of every entity in ``$names`` in one round trip (a chain walk
+# expands a whole frontier per step, not one entity per query).
+STEPS_FORWARD = (
+    "UNWIND $names AS name MATCH (:Entity {name: name})-[:REL {name: $relation}]->(b) "
+    "RETURN name AS source, b.name AS entity"
+)
+STEPS_BACKWARD = (
+    "UNWIND $names AS name MATCH (:Entity {name: name})<-[:REL {name: $base}]-(b) "
+    "RETURN name AS source, b.name AS entity"
+)
 
 # ---- paths -----------------------------------------------------------------------------------------
 # Sorted like Path.sort_key (hops, relations, entities): Cypher orders strings by code point and lists

@@ -190,6 +190,17 @@ class Neo4jStore(GraphStore):
             records = self._read(query, name=entity, relation=relation, base=base)
         return sorted({(r, e) for r, e in records})
 
+    def steps_along(self, entities: Sequence[str], relation: str) -> dict[str, list[str]]:
+        names = list(dict.fromkeys(entities))
+        if not names:
+            return {}
+        base, backwards = base_relation(relation)
+        query = cypher.STEPS_BACKWARD if backwards else cypher.STEPS_FORWARD
+        out: dict[str, set[str]] = {}
+        for source, entity in self._read(query, names=names, relation=relation, base=base):
+            out.setdefault(source, set()).add(entity)
+        return {source: sorted(found) for source, found in out.items()}
+
     def paths_from(self, sources: Sequence[str], max_hops: int, limit: int) -> list[Path]:
         if limit <= 0 or not sources:
             return []

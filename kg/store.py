@@ -73,17 +73,29 @@ class GraphStore(ABC):
             used.add(triple)
         return path.hops >= 1
 
+    def steps_along(self, entities: Sequence[str], relation: str) -> dict[str, list[str]]:
+        """For each of ``entities``, the sorted entities one ``relation`` step away (``_inv`` allowed).
+
+        Entities with no such step are left out. Stores with round trips override this with one query."""
+        out: dict[str, list[str]] = {}
+        for entity in dict.fromkeys(entities):
+            found = [dst for _, dst in self.neighbors(entity, relation)]
+            if found:
+                out[entity] = found
+        return out
+
     def chain_paths(self, sources: Sequence[str], relations: Sequence[str], limit: int) -> list[Path]:
         """Paths from ``sources`` that follow exactly ``relations`` (trail semantics; sorted, at most
-        ``limit``). Expands breadth-first through ``neighbors``; partial paths beyond ``limit`` per step
-        are cut in sort order, so a huge fan-out stays bounded."""
+        ``limit``). Expands breadth-first, one ``steps_along`` call per step; partial paths beyond
+        ``limit`` per step are cut in sort order, so a huge fan-out stays bounded."""
         no_edges: frozenset[tuple[str, str, str]] = frozenset()
-        frontier = [(Path((s,), ()), no_edges) for s in sources if self.has_entity(s)]
+        frontier = [(Path((s,), ()), no_edges) for s in dict.fromkeys(sources) if self.has_entity(s)]
         for rel in relations:
+            steps = self.steps_along([path.end for path, _ in frontier], rel)
             grown: list[tuple[Path, frozenset[tuple[str, str, str]]]] = []
             for path, used in frontier:
                 src = path.end
-                for _, dst in self.neighbors(src, rel):
+                for dst in steps.get(src, ()):
                     triple = stored_triple(src, rel, dst)
                     if triple not in used:
                         grown.append((Path((*path.entities, dst), (*path.relations, rel)), used | {triple}))

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
+import neo4j
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -37,6 +39,8 @@ def compare(neo: GraphStore, mem: GraphStore, topics: list[str], others: list[st
         assert neo.neighbors(topic) == mem.neighbors(topic), topic
         for relation, _ in mem.neighbors(topic)[:3]:
             assert neo.neighbors(topic, relation) == mem.neighbors(topic, relation)
+            every = [*topics, *others]
+            assert neo.steps_along(every, relation) == mem.steps_along(every, relation)
         for hops in (1, 2, 3):
             expected = mem.paths_from([topic], hops, BIG)
             assert neo.paths_from([topic], hops, BIG) == expected, (topic, hops)
@@ -106,3 +110,31 @@ def test_random_graphs(neo4j_store: Neo4jStore, triples: list[Triple], hops: int
             [name], names, hops, limit
         )
     assert neo4j_store.paths_from(names, hops, limit) == mem.paths_from(names, hops, limit)
+    for relation in sorted({r for name in names for r, _ in mem.neighbors(name)}):
+        assert neo4j_store.steps_along(names, relation) == mem.steps_along(names, relation)
+        for name in names:
+            chain = (relation,) * hops
+            assert neo4j_store.chain_paths([name], chain, limit) == mem.chain_paths([name], chain, limit)
+
+
+def test_chain_paths_take_one_round_trip_per_step(neo4j_store: Neo4jStore) -> None:
+    """A chain walk expands a whole frontier per query, not one entity per query (fan-out 3 x 3)."""
+    neo4j_store.clear()
+    triples = [Triple("root", "r", f"m{i}") for i in range(3)]
+    triples += [Triple(f"m{i}", "s", f"leaf{i}{j}") for i in range(3) for j in range(3)]
+    neo4j_store.add_triples(triples)
+    reads: list[str] = []
+    real_read = neo4j_store._read
+
+    def counting_read(query: str, **params: Any) -> list[neo4j.Record]:
+        reads.append(query)
+        return real_read(query, **params)
+
+    neo4j_store._read = counting_read  # type: ignore[method-assign]
+    try:
+        paths = neo4j_store.chain_paths(["root"], ("r", "s", "s_inv"), BIG)
+    finally:
+        del neo4j_store._read
+    assert len(paths) == 0  # s_inv back over the same triple is not a trail
+    assert len(reads) == 1 + 3  # has_entity(root), then one query per step
+    assert len(neo4j_store.chain_paths(["root"], ("r", "s"), BIG)) == 9
