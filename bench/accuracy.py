@@ -303,7 +303,7 @@ def main() -> int:
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--intermediate", type=int, default=768)
     p.add_argument("--vocab-size", type=int, default=8000)
-    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--epochs", type=float, default=1.6)
     p.add_argument(
         "--min-set-traces",
         type=int,
