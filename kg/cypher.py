@@ -79,15 +79,8 @@ NEIGHBORS = (
     "UNION ALL "
     "MATCH (:Entity {name: $name})<-[r:REL]-(b) RETURN r.name + $inv AS relation, b.name AS entity"
 )
-NEIGHBORS_FORWARD = (
-    "MATCH (:Entity {name: $name})-[:REL {name: $relation}]->(b) "
-    "RETURN $relation AS relation, b.name AS entity"
-)
-NEIGHBORS_BACKWARD = (
-    "MATCH (:Entity {name: $name})<-[:REL {name: $base}]-(b) RETURN $relation AS relation, b.name AS entity"
-)
-# Batched: the ``relation`` steps out of every entity in ``$names`` in one round trip (a chain walk
-# expands a whole frontier per step, not one entity per query).
+# Along one relation, for every entity in ``$names`` in one round trip (a chain walk expands a whole
+# frontier per step, not one entity per query); ``neighbors(entity, relation)`` is the one-name case.
 STEPS_FORWARD = (
     "UNWIND $names AS name MATCH (:Entity {name: name})-[:REL {name: $relation}]->(b) "
     "RETURN name AS source, b.name AS entity"

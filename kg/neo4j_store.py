@@ -182,12 +182,9 @@ class Neo4jStore(GraphStore):
         return bool(records and records[0][0])
 
     def neighbors(self, entity: str, relation: str | None = None) -> list[tuple[str, str]]:
-        if relation is None:
-            records = self._read(cypher.NEIGHBORS, name=entity, inv=INVERSE_SUFFIX)
-        else:
-            base, backwards = base_relation(relation)
-            query = cypher.NEIGHBORS_BACKWARD if backwards else cypher.NEIGHBORS_FORWARD
-            records = self._read(query, name=entity, relation=relation, base=base)
+        if relation is not None:
+            return [(relation, dst) for dst in self.steps_along([entity], relation).get(entity, [])]
+        records = self._read(cypher.NEIGHBORS, name=entity, inv=INVERSE_SUFFIX)
         return sorted({(r, e) for r, e in records})
 
     def steps_along(self, entities: Sequence[str], relation: str) -> dict[str, list[str]]:

@@ -89,7 +89,7 @@ class GraphStore(ABC):
         ``limit``). Expands breadth-first, one ``steps_along`` call per step; partial paths beyond
         ``limit`` per step are cut in sort order, so a huge fan-out stays bounded."""
         no_edges: frozenset[tuple[str, str, str]] = frozenset()
-        frontier = [(Path((s,), ()), no_edges) for s in dict.fromkeys(sources) if self.has_entity(s)]
+        frontier = [(Path((s,), ()), no_edges) for s in dict.fromkeys(sources)]  # unknown: no steps
         for rel in relations:
             steps = self.steps_along([path.end for path, _ in frontier], rel)
             grown: list[tuple[Path, frozenset[tuple[str, str, str]]]] = []
