@@ -1,8 +1,9 @@
 """Per-sequence KG constraint states: which token may come next so the output spells a KG path.
 
-The accepted language is exactly ``<PATH> e0 -> r1 -> e1 ... -> eH </PATH> answer EOS`` for every trail
-of 1..H steps from a topic entity (``kg.store`` semantics), with ``answer`` = the path's end entity.
-There is no unconstrained fallback and no dead end: a relation is offered only if an unused triple
+The accepted language is exactly ``<PATH> e0 -> r1 -> e1 ... -> eH </PATH> answer EOS`` for every
+non-backtracking walk of 1..H steps from a topic entity (``kg.store`` semantics), with ``answer`` = the
+path's end entity. There is no unconstrained fallback and no dead end: a relation is offered only if a triple
+other than the one just walked
 continues it, ``->`` only if a step out of the entity is left and hops remain, ``</PATH>`` after any
 complete entity of hop >= 1. After EOS only EOS is allowed (a finished row stays finished).
 
@@ -58,10 +59,11 @@ class ConstraintState:
 
 # ---- lazy graph walk ---------------------------------------------------------------------------
 class _Lazy(ConstraintState):
-    __slots__ = ("_allowed", "hops", "index", "max_hops", "used")
+    __slots__ = ("_allowed", "barred", "hops", "index", "max_hops")
 
-    def __init__(self, index: KGIndex, max_hops: int, hops: int, used: tuple[int, ...]) -> None:
-        self.index, self.max_hops, self.hops, self.used = index, max_hops, hops, used
+    def __init__(self, index: KGIndex, max_hops: int, hops: int, barred: tuple[int, ...]) -> None:
+        # barred: the triple the last step walked, which the next step may not walk back over
+        self.index, self.max_hops, self.hops, self.barred = index, max_hops, hops, barred
         self._allowed: IntArray | None = None
 
     def allowed(self) -> IntArray:
@@ -107,7 +109,7 @@ class LazyEntity(_Lazy):
         index: KGIndex,
         max_hops: int,
         hops: int,
-        used: tuple[int, ...],
+        barred: tuple[int, ...],
         prev: int,
         rel: int,
         cand: IntArray,
@@ -117,29 +119,29 @@ class LazyEntity(_Lazy):
         depth: int,
         key: object,
     ) -> None:
-        super().__init__(index, max_hops, hops, used)
+        super().__init__(index, max_hops, hops, barred)
         self.prev, self.rel, self.cand, self.excl, self.key = prev, rel, cand, excl, key
         self.lo, self.hi, self.depth = lo, hi, depth
         self.flags = 0  # bit 1: "->" allowed, bit 2: "</PATH>" allowed (set by _compute)
         table = index.entities
         if excl and any(lo <= x < hi for x in excl):
-            # a neighbour reached only over a triple this path already used: compute without it
+            # a neighbour reached only back over the triple just walked: compute without it
             self.tokens, self.complete = table.options(cand[~np.isin(cand, excl)], lo, hi, depth)
         else:
             self.tokens, self.complete = table.cached_options(key, cand, lo, hi, depth)
 
-    def _entity_and_used(self) -> tuple[int, tuple[int, ...]]:
+    def _entity_and_barred(self) -> tuple[int, tuple[int, ...]]:
         entity = int(self.index.entities.id_of_rank[self.complete])
         if self.prev < 0:
-            return entity, self.used
-        return entity, (*self.used, self.index.edge_of_step(self.prev, self.rel, entity))
+            return entity, self.barred
+        return entity, (self.index.edge_of_step(self.prev, self.rel, entity),)
 
     def _compute(self) -> IntArray:
         if self.complete < 0:
             return self.tokens
         codec, extra = self.index.codec, []
-        entity, used = self._entity_and_used()
-        if self.hops < self.max_hops and self.index.has_open_step(entity, used):
+        entity, barred = self._entity_and_barred()
+        if self.hops < self.max_hops and self.index.has_open_step(entity, barred):
             extra.append(codec.sep_id)
             self.flags |= 1
         if self.hops >= 1:
@@ -152,10 +154,10 @@ class LazyEntity(_Lazy):
         if token == codec.sep_id or token == codec.end_id:
             self.allowed()
             if token == codec.sep_id and self.flags & 1:
-                entity, used = self._entity_and_used()
+                entity, barred = self._entity_and_barred()
                 n = len(index.relations)
-                cand = index.open_relations(entity, used)
-                return LazyRelation(index, self.max_hops, self.hops, used, entity, cand, 0, n, 0)
+                cand = index.open_relations(entity, barred)
+                return LazyRelation(index, self.max_hops, self.hops, barred, entity, cand, 0, n, 0)
             if token == codec.end_id and self.flags & 2:
                 return LazyAnswer(index, tuple(index.entities.name_tokens(self.complete).tolist()), 0)
             return None
@@ -163,7 +165,7 @@ class LazyEntity(_Lazy):
         if lo >= hi:
             return None
         nxt = LazyEntity(
-            index, self.max_hops, self.hops, self.used, self.prev, self.rel,
+            index, self.max_hops, self.hops, self.barred, self.prev, self.rel,
             self.cand, self.excl, lo, hi, self.depth + 1, self.key,
         )  # fmt: skip
         return nxt if len(nxt.tokens) or nxt.complete >= 0 else None
@@ -179,14 +181,14 @@ class LazyRelation(_Lazy):
         index: KGIndex,
         max_hops: int,
         hops: int,
-        used: tuple[int, ...],
+        barred: tuple[int, ...],
         entity: int,
         cand: IntArray,
         lo: int,
         hi: int,
         depth: int,
     ) -> None:
-        super().__init__(index, max_hops, hops, used)
+        super().__init__(index, max_hops, hops, barred)
         self.entity, self.cand, self.lo, self.hi, self.depth = entity, cand, lo, hi, depth
         self.tokens, self.complete = index.relations.options(cand, lo, hi, depth)
 
@@ -202,17 +204,17 @@ class LazyRelation(_Lazy):
                 return None
             rel = int(index.relations.id_of_rank[self.complete])
             cand = index.neighbours(self.entity, rel)
-            excl = index.excluded_neighbours(self.entity, rel, self.used)
+            excl = index.excluded_neighbours(self.entity, rel, self.barred)
             n = len(index.entities)
             return LazyEntity(
-                index, self.max_hops, self.hops + 1, self.used, self.entity, rel, cand, excl, 0, n, 0,
+                index, self.max_hops, self.hops + 1, self.barred, self.entity, rel, cand, excl, 0, n, 0,
                 (self.entity, rel),
             )  # fmt: skip
         lo, hi = index.relations.child(self.lo, self.hi, self.depth, token)
         if lo >= hi:
             return None
         nxt = LazyRelation(
-            index, self.max_hops, self.hops, self.used, self.entity, self.cand, lo, hi, self.depth + 1
+            index, self.max_hops, self.hops, self.barred, self.entity, self.cand, lo, hi, self.depth + 1
         )
         return nxt if len(nxt.tokens) or nxt.complete >= 0 else None
 

@@ -31,27 +31,25 @@ def _token(char: str) -> int:
 
 
 def enumerate_path_strings(index: KGIndex, topics: Sequence[str], max_hops: int) -> list[str]:
-    """DFS from each topic over forward and inverse steps (no triple twice, as the store's semantics)."""
+    """DFS from each topic over forward and inverse steps (non-backtracking, as the store's semantics)."""
     graph = index.graph
     names = graph.entity_names
     rel_names = index.step_relation_names
     out: list[str] = []
 
-    def visit(entity: int, text: str, used: list[int], depth: int) -> None:
+    def visit(entity: int, text: str, last_edge: int, depth: int) -> None:
         rels, dsts, edges = graph.steps(entity)
         for r, d, e in zip(rels.tolist(), dsts.tolist(), edges.tolist(), strict=True):
-            if e in used:
+            if e == last_edge:
                 continue
             step_text = f"{text}{SEPARATOR}{rel_names[r]}{SEPARATOR}{names[d]}"
             out.append(f"{PATH_START}{step_text}{PATH_END}")
             if depth + 1 < max_hops:
-                used.append(e)
-                visit(d, step_text, used, depth + 1)
-                used.pop()
+                visit(d, step_text, e, depth + 1)
 
     for topic in dict.fromkeys(topics):
         if topic in index.entity_ids:
-            visit(index.entity_ids[topic], topic, [], 0)
+            visit(index.entity_ids[topic], topic, -1, 0)
     return out
 
 

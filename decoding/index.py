@@ -101,7 +101,7 @@ class KGIndex:
         dsts = self.graph.step_dst[lo + a : lo + b]
         return np.sort(self.entities.rank_of_id[dsts])  # dsts are unique per (entity, relation)
 
-    # ---- trail bookkeeping (a stored triple is used at most once per path) ---------------------
+    # ---- backtrack bookkeeping (a step may not walk back over the triple the last step walked) --
     def step_of_edge(self, entity: int, edge: int) -> list[tuple[int, int]]:
         """The ``(step relation, destination)`` steps out of ``entity`` that use ``edge``."""
         h, t, r = int(self.edge_head[edge]), int(self.edge_tail[edge]), int(self.edge_rel[edge])
@@ -122,12 +122,12 @@ class KGIndex:
             raise ConfigError(f"no step {entity} -{step_rel}-> {dst} ({n_rel} stored relations)")
         return int(self.graph.step_edge[lo + i])
 
-    def open_relations(self, entity: int, used: Sequence[int]) -> IntArray:
-        """Sorted relation-table ranks of the step relations out of ``entity`` with an unused triple."""
+    def open_relations(self, entity: int, barred: Sequence[int]) -> IntArray:
+        """Sorted relation-table ranks of the step relations out of ``entity`` over a triple not barred."""
         ids, counts = self.relations_of(entity)
-        if used:
+        if barred:
             spent: dict[int, int] = {}
-            for edge in used:
+            for edge in barred:
                 for rel, _ in self.step_of_edge(entity, edge):
                     spent[rel] = spent.get(rel, 0) + 1
             if spent:
@@ -139,14 +139,14 @@ class KGIndex:
                 ids = ids[keep]
         return np.sort(self.relations.rank_of_id[ids])
 
-    def has_open_step(self, entity: int, used: Sequence[int]) -> bool:
-        spent = sum(len(self.step_of_edge(entity, e)) for e in used)
+    def has_open_step(self, entity: int, barred: Sequence[int]) -> bool:
+        spent = sum(len(self.step_of_edge(entity, e)) for e in barred)
         return int(self.degree[entity]) > spent
 
-    def excluded_neighbours(self, entity: int, step_rel: int, used: Sequence[int]) -> tuple[int, ...]:
-        """Name ranks of the ``step_rel`` neighbours of ``entity`` reachable only over used triples."""
+    def excluded_neighbours(self, entity: int, step_rel: int, barred: Sequence[int]) -> tuple[int, ...]:
+        """Name ranks of the ``step_rel`` neighbours of ``entity`` reachable only over barred triples."""
         out = []
-        for edge in used:
+        for edge in barred:
             for rel, dst in self.step_of_edge(entity, edge):
                 if rel == step_rel:
                     out.append(int(self.entities.rank_of_id[dst]))

@@ -96,17 +96,31 @@ STEPS_BACKWARD = (
 _ORDER_AND_CUT = "ORDER BY size(relations), relations, entities LIMIT $limit"
 
 
+def _walks_of(hops: int) -> str:
+    """One UNION branch: the non-backtracking walks of exactly ``hops`` steps from ``a``.
+
+    One MATCH per step, because a single pattern (even a quantified one) never repeats a relationship,
+    and a walk may (``a -spouse-> b -spouse-> a -spouse-> b``); ``r{i} <> r{i-1}`` bars the backtrack."""
+    node = ["a", *(f"n{i}" for i in range(1, hops + 1))]
+    steps = " ".join(
+        f"MATCH ({node[i - 1]})-[r{i}:REL]-({node[i]})" + (f" WHERE r{i} <> r{i - 1}" if i > 1 else "")
+        for i in range(1, hops + 1)
+    )
+    rels = ", ".join(f"r{i}" for i in range(1, hops + 1))
+    return f"WITH a {steps} RETURN [{', '.join(node)}] AS ns, [{rels}] AS rs"
+
+
 def paths_from(max_hops: int) -> str:
-    """Trails of 1..max_hops steps from ``$sources`` (a quantified path pattern: relationship-unique).
+    """Non-backtracking walks of 1..max_hops steps from ``$sources`` (``kg.store`` semantics).
 
     An undirected pattern matches a self-loop once, but MemoryStore walks it both ways (``r`` and
     ``r_inv``); ``flips`` enumerates, per path, every forward/backward choice of its self-loop steps.
     """
+    branches = " UNION ".join(_walks_of(h) for h in range(1, _hops(max_hops) + 1))
     return (
         "UNWIND $sources AS source "
         "MATCH (a:Entity {name: source}) "
-        f"MATCH p = (a)-[:REL]-{{1,{_hops(max_hops)}}}() "
-        "WITH nodes(p) AS ns, relationships(p) AS rs "
+        f"CALL {{ {branches} }} "
         "WITH ns, rs, [i IN range(0, size(rs) - 1) WHERE startNode(rs[i]) = endNode(rs[i])] AS loops "
         "UNWIND CASE size(loops) WHEN 0 THEN [0] "
         "ELSE range(0, toInteger(2 ^ size(loops)) - 1) END AS flips "

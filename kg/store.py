@@ -2,8 +2,10 @@
 
 Path semantics, identical on every store (tested):
 - a walk may use every stored triple forwards (``r``) and backwards (``r_inv``, see ``kg.naming``);
-- a path never uses the same triple twice (Cypher's relationship uniqueness), so ``a -r-> b -r_inv-> a``
-  over one triple is not a path; entities may repeat through different triples;
+- a path is a non-backtracking walk: no step walks the triple the step before it walked, so
+  ``a -r-> b -r_inv-> a`` over one triple is not a path, while ``a -spouse-> b -spouse-> a -spouse-> b``
+  over the two triples ``(a, spouse, b)`` and ``(b, spouse, a)`` is (PathQuestion's gold paths walk like
+  that; GCR allows even the backtrack); entities and triples may otherwise repeat;
 - results are sorted by ``Path.sort_key`` before ``limit`` cuts them.
 """
 
@@ -64,13 +66,14 @@ class GraphStore(ABC):
         """Release connections."""
 
     def has_path(self, path: Path) -> bool:
-        """Whether ``path`` is a real path of this graph (each step stored, no triple twice)."""
-        used: set[tuple[str, str, str]] = set()
+        """Whether ``path`` is a real path of this graph (each step stored, none walks back over the
+        triple the step before it walked)."""
+        last: tuple[str, str, str] | None = None
         for src, rel, dst in zip(path.entities, path.relations, path.entities[1:], strict=False):
             triple = stored_triple(src, rel, dst)
-            if triple in used or not self.has_triple(*triple):
+            if triple == last or not self.has_triple(*triple):
                 return False
-            used.add(triple)
+            last = triple
         return path.hops >= 1
 
     def steps_along(self, entities: Sequence[str], relation: str) -> dict[str, list[str]]:
@@ -85,20 +88,24 @@ class GraphStore(ABC):
         return out
 
     def chain_paths(self, sources: Sequence[str], relations: Sequence[str], limit: int) -> list[Path]:
-        """Paths from ``sources`` that follow exactly ``relations`` (trail semantics; sorted, at most
-        ``limit``). Expands breadth-first, one ``steps_along`` call per step; partial paths beyond
-        ``limit`` per step are cut in sort order, so a huge fan-out stays bounded."""
-        no_edges: frozenset[tuple[str, str, str]] = frozenset()
-        frontier = [(Path((s,), ()), no_edges) for s in dict.fromkeys(sources)]  # unknown: no steps
+        """Paths from ``sources`` that follow exactly ``relations`` (sorted, at most ``limit``).
+
+        Expands breadth-first, one ``steps_along`` call per step; partial paths beyond ``limit`` per
+        step are cut in sort order, so a huge fan-out stays bounded."""
+        # each partial path carries the triple its last step walked, which the next step may not walk
+        frontier: list[tuple[Path, tuple[str, str, str] | None]] = [
+            (Path((s,), ()), None)
+            for s in dict.fromkeys(sources)  # an unknown source has no steps
+        ]
         for rel in relations:
             steps = self.steps_along([path.end for path, _ in frontier], rel)
-            grown: list[tuple[Path, frozenset[tuple[str, str, str]]]] = []
-            for path, used in frontier:
+            grown: list[tuple[Path, tuple[str, str, str] | None]] = []
+            for path, last in frontier:
                 src = path.end
                 for dst in steps.get(src, ()):
                     triple = stored_triple(src, rel, dst)
-                    if triple not in used:
-                        grown.append((Path((*path.entities, dst), (*path.relations, rel)), used | {triple}))
+                    if triple != last:
+                        grown.append((Path((*path.entities, dst), (*path.relations, rel)), triple))
             grown.sort(key=lambda item: item[0].sort_key())
             frontier = grown[:limit]
         return [p for p, _ in frontier] if relations else []

@@ -80,12 +80,13 @@ class WalkGraph:
         return self.step_rel[lo:hi], self.step_dst[lo:hi], self.step_edge[lo:hi]
 
     def walks(self, sources: Sequence[int], max_hops: int) -> Iterator[tuple[list[int], list[int]]]:
-        """Every trail of 1..max_hops steps from ``sources`` as ``(entity ids, step relation ids)``."""
+        """Every non-backtracking walk of 1..max_hops steps from ``sources`` as ``(entity ids, step
+        relation ids)``: no step walks the triple the step before it walked (``kg.store`` semantics)."""
         ptr, srel, sdst, sedge = self.ptr, self.step_rel, self.step_dst, self.step_edge
         for source in dict.fromkeys(sources):
             ents: list[int] = [source]
             rels: list[int] = []
-            used: list[int] = []
+            edges: list[int] = []
             # iterative DFS; stack holds (next step index, end index) per depth
             stack = [(int(ptr[source]), int(ptr[source + 1]))]
             while stack:
@@ -93,18 +94,18 @@ class WalkGraph:
                 if i >= end:
                     stack.pop()
                     if rels:
-                        ents.pop(), rels.pop(), used.pop()
+                        ents.pop(), rels.pop(), edges.pop()
                     continue
                 stack[-1] = (i + 1, end)
                 e = int(sedge[i])
-                if e in used:
+                if edges and e == edges[-1]:
                     continue
                 dst = int(sdst[i])
                 ents.append(dst)
                 rels.append(int(srel[i]))
-                used.append(e)
+                edges.append(e)
                 yield list(ents), list(rels)
                 if len(rels) < max_hops:
                     stack.append((int(ptr[dst]), int(ptr[dst + 1])))
                 else:
-                    ents.pop(), rels.pop(), used.pop()
+                    ents.pop(), rels.pop(), edges.pop()

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from decoding.constraint import PathGrammar, initial_state
+from decoding.constraint import ConstraintState, PathGrammar, initial_state
 from decoding.index import KGIndex
 from decoding.pathformat import PathCodec
 from distill.student_init import train_tokenizer
@@ -77,11 +77,11 @@ def test_metaqa_cut(
                 check_sound(metaqa_index.codec, metaqa_store, topics, hops, ids)
 
 
-def test_two_topics_and_trail_rule(small_codec: PathCodec) -> None:
+def test_two_topics_and_no_backtracking(small_codec: PathCodec) -> None:
     store = MemoryStore()
     store.add_triples([Triple("a", "r", "b"), Triple("c", "s", "b")])
     index = KGIndex.build(store, small_codec)
-    # a -r-> b -r_inv-> a reuses the one triple: not a path, so not allowed
+    # a -r-> b -r_inv-> a walks straight back over the one triple: not a path, so not allowed
     back = KgPath(("a", "b", "a"), ("r", "r_inv"))
     state = initial_state(index, ["a", "c"], 2)
     ids = small_codec.encode_output(back)
@@ -94,6 +94,22 @@ def test_two_topics_and_trail_rule(small_codec: PathCodec) -> None:
         state = nxt
     assert not ok
     assert check_complete(index, store, ["a", "c"], 2, "lazy") == 4  # a-b, a-b-c, c-b, c-b-a
+
+
+@pytest.mark.parametrize("strategy", ["lazy", "materialized"])
+def test_a_triple_may_return_after_another_step(small_codec: PathCodec, strategy: str) -> None:
+    # PathQuestion's "spouse's spouse's spouse": a -> b -> a -> b over (a,spouse,b), (b,spouse,a), again
+    store = MemoryStore()
+    store.add_triples([Triple("a", "spouse", "b"), Triple("b", "spouse", "a")])
+    index = KGIndex.build(store, small_codec)
+    walk = KgPath(("a", "b", "a", "b"), ("spouse", "spouse", "spouse"))
+    state: ConstraintState | None = initial_state(index, ["a"], 3, strategy)  # type: ignore[arg-type]
+    for token in small_codec.encode_output(walk):
+        assert state is not None
+        state = state.advance(token)
+    assert state is not None and state.terminated
+    # two first steps (spouse, spouse_inv), then one each: the other triple (the last one is barred)
+    assert check_complete(index, store, ["a"], 3, strategy) == 2 + 2 + 2
 
 
 def test_errors(small_codec: PathCodec) -> None:

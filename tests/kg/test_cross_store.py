@@ -135,6 +135,6 @@ def test_chain_paths_take_one_round_trip_per_step(neo4j_store: Neo4jStore) -> No
         paths = neo4j_store.chain_paths(["root"], ("r", "s", "s_inv"), BIG)
     finally:
         del neo4j_store._read
-    assert len(paths) == 0  # s_inv back over the same triple is not a trail
+    assert len(paths) == 0  # s_inv straight back over the triple s walked is not a path
     assert len(reads) == 3  # one query per step
     assert len(neo4j_store.chain_paths(["root"], ("r", "s"), BIG)) == 9

@@ -41,15 +41,20 @@ def test_neighbors_include_inverse_steps_and_filter(family: MemoryStore) -> None
     assert family.neighbors("nobody") == [] and family.neighbors("ann", "unknown_inv") == []
 
 
-def test_paths_are_trails_sorted_then_cut(family: MemoryStore) -> None:
+def test_paths_are_non_backtracking_walks_sorted_then_cut(family: MemoryStore) -> None:
     paths = family.paths_from(["bob"], 2, 100)
     assert paths == sorted(paths, key=KgPath.sort_key)
     assert KgPath(("bob", "ann", "cat"), ("parent_inv", "parent")) in paths
-    assert KgPath(("bob", "ann", "bob"), ("parent_inv", "parent")) not in paths  # one triple twice
+    assert KgPath(("bob", "ann", "bob"), ("parent_inv", "parent")) not in paths  # straight back
+    assert KgPath(("bob", "dan", "dan"), ("spouse", "likes")) in paths
     assert KgPath(("bob", "dan", "dan"), ("spouse", "likes_inv")) in paths  # a self-loop, walked backwards
     assert family.paths_from(["bob"], 2, 3) == paths[:3]
     assert family.paths_from(["bob", "bob", "ghost"], 2, 100) == paths
     assert all(family.has_path(p) for p in paths)
+    # a triple may come back once another step lies between (PathQuestion's spouse, spouse, spouse)
+    again = KgPath(("bob", "dan", "dan", "bob"), ("spouse", "likes", "spouse_inv"))
+    assert again in family.paths_from(["bob"], 3, 1000) and family.has_path(again)
+    assert KgPath(("dan", "dan", "dan"), ("likes", "likes")) not in family.paths_from(["dan"], 2, 1000)
 
 
 def test_shortest_paths_per_pair(family: MemoryStore) -> None:
@@ -67,8 +72,10 @@ def test_chain_paths_follow_exactly_the_chain(family: MemoryStore) -> None:
     assert family.chain_paths(["ann"], chain, 1000) == every
     assert [p.end for p in every] == ["dan", "dan"]  # via bob and via cat
     assert family.chain_paths(["ann"], chain, 1) == every[:1]
-    # trail semantics: dan -likes-> dan once; the same triple cannot be walked back
+    # dan -likes-> dan: the next step may not walk that triple again, either way
     assert family.chain_paths(["dan"], ("likes", "likes_inv"), 10) == []
+    back_home = family.chain_paths(["bob"], ("spouse", "likes", "spouse_inv"), 10)
+    assert [p.end for p in back_home] == ["bob", "cat"]
     assert family.chain_paths(["nobody"], chain, 10) == []
 
 
@@ -96,7 +103,7 @@ def test_chain_paths_equal_filtered_paths_on_random_graphs() -> None:
     check()
 
 
-def test_has_path_rejects_reuse_and_unknown(family: MemoryStore) -> None:
+def test_has_path_rejects_backtracking_and_unknown(family: MemoryStore) -> None:
     assert family.has_path(KgPath(("ann", "bob", "dan"), ("parent", "spouse")))
     assert not family.has_path(KgPath(("ann", "bob", "ann"), ("parent", "parent_inv")))
     assert not family.has_path(KgPath(("ann", "bob"), ("unknown",)))

@@ -176,7 +176,10 @@ def test_ping_and_has_path(neo4j_store: Neo4jStore) -> None:
     assert neo4j_store.ping()
     neo4j_store.add_triples([Triple("a", "r", "b"), Triple("c", "s", "b")])
     assert neo4j_store.has_path(KgPath(("a", "b", "c"), ("r", "s_inv")))
-    assert not neo4j_store.has_path(KgPath(("a", "b", "a"), ("r", "r_inv")))  # same triple twice
+    assert not neo4j_store.has_path(KgPath(("a", "b", "a"), ("r", "r_inv")))  # walks back over a triple
+    neo4j_store.add_triples([Triple("b", "t", "a")])  # a -r-> b -t-> a -r-> b walks (a, r, b) twice
+    assert neo4j_store.has_path(KgPath(("a", "b", "a", "b"), ("r", "t", "r")))
+    assert KgPath(("a", "b", "a", "b"), ("r", "t", "r")) in neo4j_store.paths_from(["a"], 3, 100)
     assert not neo4j_store.has_path(KgPath(("a", "b", "c"), ("r", "s")))
 
 
@@ -201,7 +204,7 @@ def test_bad_uri_is_a_store_unavailable_error() -> None:
 def test_path_length_bound_is_validated() -> None:
     from kg import cypher
 
-    assert "{1,3}" in cypher.paths_from(3)
+    assert "[r1, r2, r3]" in cypher.paths_from(3) and "r4" not in cypher.paths_from(3)
     for bad in (0, 7, "2", True):
         with pytest.raises(ValueError):
             cypher.paths_from(bad)  # type: ignore[arg-type]
