@@ -1,7 +1,8 @@
 """Pick MetaQA 3-hop dev questions whose topic has many 3-step walks (for the large-topic trie bench).
 
 Usage: python bench/pick_large_topics.py KB.txt QUESTIONS.jsonl OUT.jsonl
-Walks are counted by propagating a vector over the walk graph (an upper bound of the count of non-backtracking walks, the paths);
+Walks are counted by propagating a vector over the walk graph (an upper bound of the count of
+non-backtracking walks, the paths);
 topics with 70k-140k walks are kept, 6 from the middle of that range and the 6 largest.
 """
 
