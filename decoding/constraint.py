@@ -2,10 +2,10 @@
 
 The accepted language is exactly ``<PATH> e0 -> r1 -> e1 ... -> eH </PATH> answer EOS`` for every
 non-backtracking walk of 1..H steps from a topic entity (``kg.store`` semantics), with ``answer`` = the
-path's end entity. There is no unconstrained fallback and no dead end: a relation is offered only if a triple
-other than the one just walked
-continues it, ``->`` only if a step out of the entity is left and hops remain, ``</PATH>`` after any
-complete entity of hop >= 1. After EOS only EOS is allowed (a finished row stays finished).
+path's end entity. There is no unconstrained fallback and no dead end: a relation is offered only if a
+triple other than the one just walked continues it, ``->`` only if such a step out of the entity is left
+and hops remain, ``</PATH>`` after any complete entity of hop >= 1. After EOS only EOS is allowed (a
+finished row stays finished).
 
 States are immutable (``advance`` returns a new state), so beams fork for free. Two strategies:
 ``LazyState`` walks the per-KG ``KGIndex`` step by step; ``MaterializedState`` walks a per-question trie
@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from decoding.index import KGIndex
+from decoding.index import NO_EDGE, KGIndex
 from decoding.trie import IntArray, TokenTrie
 from kg.errors import ConstraintError, InputError
 
@@ -61,8 +61,8 @@ class ConstraintState:
 class _Lazy(ConstraintState):
     __slots__ = ("_allowed", "barred", "hops", "index", "max_hops")
 
-    def __init__(self, index: KGIndex, max_hops: int, hops: int, barred: tuple[int, ...]) -> None:
-        # barred: the triple the last step walked, which the next step may not walk back over
+    def __init__(self, index: KGIndex, max_hops: int, hops: int, barred: int) -> None:
+        # barred: the edge id of the triple the last step walked (the next step may not walk it), or NO_EDGE
         self.index, self.max_hops, self.hops, self.barred = index, max_hops, hops, barred
         self._allowed: IntArray | None = None
 
@@ -81,7 +81,7 @@ class LazyStart(_Lazy):
     __slots__ = ("topic_ranks",)
 
     def __init__(self, index: KGIndex, topics: Sequence[str], max_hops: int) -> None:
-        super().__init__(index, max_hops, 0, ())
+        super().__init__(index, max_hops, 0, NO_EDGE)
         self.topic_ranks = index.entities.ranks(topic_ids(index, topics, max_hops))
 
     def _compute(self) -> IntArray:
@@ -92,7 +92,7 @@ class LazyStart(_Lazy):
             return None
         n = len(self.index.entities)
         key = ("topics", *self.topic_ranks.tolist())
-        return LazyEntity(self.index, self.max_hops, 0, (), -1, -1, self.topic_ranks, (), 0, n, 0, key)
+        return LazyEntity(self.index, self.max_hops, 0, NO_EDGE, -1, -1, self.topic_ranks, (), 0, n, 0, key)
 
 
 class LazyEntity(_Lazy):
@@ -109,7 +109,7 @@ class LazyEntity(_Lazy):
         index: KGIndex,
         max_hops: int,
         hops: int,
-        barred: tuple[int, ...],
+        barred: int,
         prev: int,
         rel: int,
         cand: IntArray,
@@ -130,11 +130,11 @@ class LazyEntity(_Lazy):
         else:
             self.tokens, self.complete = table.cached_options(key, cand, lo, hi, depth)
 
-    def _entity_and_barred(self) -> tuple[int, tuple[int, ...]]:
+    def _entity_and_barred(self) -> tuple[int, int]:
         entity = int(self.index.entities.id_of_rank[self.complete])
         if self.prev < 0:
             return entity, self.barred
-        return entity, (self.index.edge_of_step(self.prev, self.rel, entity),)
+        return entity, self.index.edge_of_step(self.prev, self.rel, entity)
 
     def _compute(self) -> IntArray:
         if self.complete < 0:
@@ -181,7 +181,7 @@ class LazyRelation(_Lazy):
         index: KGIndex,
         max_hops: int,
         hops: int,
-        barred: tuple[int, ...],
+        barred: int,
         entity: int,
         cand: IntArray,
         lo: int,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import marisa_trie
 
-from decoding.index import KGIndex
+from decoding.index import NO_EDGE, KGIndex
 from decoding.pathformat import PATH_END, PATH_START, SEPARATOR
 
 # token id -> character; skips the surrogate block, which marisa (UTF-8 keys) cannot store
@@ -49,7 +49,7 @@ def enumerate_path_strings(index: KGIndex, topics: Sequence[str], max_hops: int)
 
     for topic in dict.fromkeys(topics):
         if topic in index.entity_ids:
-            visit(index.entity_ids[topic], topic, -1, 0)
+            visit(index.entity_ids[topic], topic, NO_EDGE, 0)
     return out
 
 

@@ -20,6 +20,7 @@ from kg.store import GraphStore
 from kg.walkgraph import WalkGraph
 
 CACHE_SIZE = 200_000
+NO_EDGE = -1  # "no triple barred": the first step of a path
 
 
 def _walk_graph(store: GraphStore) -> tuple[WalkGraph, dict[str, int]]:
@@ -122,32 +123,27 @@ class KGIndex:
             raise ConfigError(f"no step {entity} -{step_rel}-> {dst} ({n_rel} stored relations)")
         return int(self.graph.step_edge[lo + i])
 
-    def open_relations(self, entity: int, barred: Sequence[int]) -> IntArray:
-        """Sorted relation-table ranks of the step relations out of ``entity`` over a triple not barred."""
+    def open_relations(self, entity: int, barred: int) -> IntArray:
+        """Sorted relation-table ranks of the step relations out of ``entity`` over a triple other than
+        ``barred`` (an edge id, or ``NO_EDGE``)."""
         ids, counts = self.relations_of(entity)
-        if barred:
-            spent: dict[int, int] = {}
-            for edge in barred:
-                for rel, _ in self.step_of_edge(entity, edge):
-                    spent[rel] = spent.get(rel, 0) + 1
-            if spent:
-                keep = [
-                    i
-                    for i, (r, c) in enumerate(zip(ids.tolist(), counts.tolist(), strict=True))
-                    if c > spent.get(r, 0)
-                ]
-                ids = ids[keep]
+        spent = [rel for rel, _ in self.step_of_edge(entity, barred)] if barred != NO_EDGE else []
+        if spent:
+            keep = [
+                i
+                for i, (r, c) in enumerate(zip(ids.tolist(), counts.tolist(), strict=True))
+                if c > spent.count(r)
+            ]
+            ids = ids[keep]
         return np.sort(self.relations.rank_of_id[ids])
 
-    def has_open_step(self, entity: int, barred: Sequence[int]) -> bool:
-        spent = sum(len(self.step_of_edge(entity, e)) for e in barred)
+    def has_open_step(self, entity: int, barred: int) -> bool:
+        spent = len(self.step_of_edge(entity, barred)) if barred != NO_EDGE else 0
         return int(self.degree[entity]) > spent
 
-    def excluded_neighbours(self, entity: int, step_rel: int, barred: Sequence[int]) -> tuple[int, ...]:
-        """Name ranks of the ``step_rel`` neighbours of ``entity`` reachable only over barred triples."""
-        out = []
-        for edge in barred:
-            for rel, dst in self.step_of_edge(entity, edge):
-                if rel == step_rel:
-                    out.append(int(self.entities.rank_of_id[dst]))
-        return tuple(out)
+    def excluded_neighbours(self, entity: int, step_rel: int, barred: int) -> tuple[int, ...]:
+        """Name ranks of the ``step_rel`` neighbours of ``entity`` reachable only over ``barred``."""
+        if barred == NO_EDGE:
+            return ()
+        steps = self.step_of_edge(entity, barred)
+        return tuple(int(self.entities.rank_of_id[dst]) for rel, dst in steps if rel == step_rel)

@@ -92,23 +92,19 @@ class GraphStore(ABC):
 
         Expands breadth-first, one ``steps_along`` call per step; partial paths beyond ``limit`` per
         step are cut in sort order, so a huge fan-out stays bounded."""
-        # each partial path carries the triple its last step walked, which the next step may not walk
-        frontier: list[tuple[Path, tuple[str, str, str] | None]] = [
-            (Path((s,), ()), None)
-            for s in dict.fromkeys(sources)  # an unknown source has no steps
-        ]
+        frontier = [Path((s,), ()) for s in dict.fromkeys(sources)]  # an unknown source has no steps
         for rel in relations:
-            steps = self.steps_along([path.end for path, _ in frontier], rel)
-            grown: list[tuple[Path, tuple[str, str, str] | None]] = []
-            for path, last in frontier:
+            steps = self.steps_along([path.end for path in frontier], rel)
+            grown: list[Path] = []
+            for path in frontier:
                 src = path.end
+                barred = last_triple(path)  # the next step may not walk it again
                 for dst in steps.get(src, ()):
-                    triple = stored_triple(src, rel, dst)
-                    if triple != last:
-                        grown.append((Path((*path.entities, dst), (*path.relations, rel)), triple))
-            grown.sort(key=lambda item: item[0].sort_key())
+                    if stored_triple(src, rel, dst) != barred:
+                        grown.append(Path((*path.entities, dst), (*path.relations, rel)))
+            grown.sort(key=Path.sort_key)
             frontier = grown[:limit]
-        return [p for p, _ in frontier] if relations else []
+        return frontier if relations else []
 
     def __enter__(self) -> GraphStore:
         return self
@@ -121,6 +117,13 @@ def stored_triple(src: str, step_relation: str, dst: str) -> tuple[str, str, str
     """The stored ``(head, relation, tail)`` that the step ``src -step_relation-> dst`` walks."""
     name, backwards = base_relation(step_relation)
     return (dst, name, src) if backwards else (src, name, dst)
+
+
+def last_triple(path: Path) -> tuple[str, str, str] | None:
+    """The stored triple ``path``'s last step walked (None for a path of no steps)."""
+    if not path.hops:
+        return None
+    return stored_triple(path.entities[-2], path.relations[-1], path.end)
 
 
 def sort_and_cut(paths: Iterable[Path], limit: int) -> list[Path]:
