@@ -21,16 +21,38 @@ PATH_END = "</PATH>"
 SEPARATOR = "->"
 SPECIAL_TOKENS = (PATH_START, PATH_END, SEPARATOR)
 
-PROMPT_TEMPLATE = (
+# GCR's instruction prompt: the default, so checkpoints trained with it keep working unchanged.
+GCR_PROMPT = (
     "Reasoning path is a sequence of triples in the KG that connects the topic entities in the question "
     "to answer entities. Given a question, please generate some reasoning paths in the KG starting from "
     "the topic entities to answer the question.\n# Question:\n{question}\n# Topic entities:\n{topics}\n"
     "# Reasoning Path:\n"
 )
+# Students trained from scratch drop the fixed instruction: it carries nothing a from-scratch model can
+# use and was ~40% of every training example's tokens.
+COMPACT_PROMPT = "# Question:\n{question}\n# Topic entities:\n{topics}\n# Reasoning Path:\n"
+# The tokenizer_config.json key that records a student's prompt, so it travels with the model directory.
+PROMPT_TEMPLATE_KEY = "path_prompt_template"
 
 
-def build_prompt(question: str, topic_entities: Sequence[str]) -> str:
-    return PROMPT_TEMPLATE.format(question=question.strip(), topics=", ".join(topic_entities))
+def build_prompt(question: str, topic_entities: Sequence[str], template: str = GCR_PROMPT) -> str:
+    return template.format(question=question.strip(), topics=", ".join(topic_entities))
+
+
+def prompt_template(tokenizer: Any) -> str:
+    """The prompt a student was trained with (``PROMPT_TEMPLATE_KEY``), else GCR's."""
+    template = getattr(tokenizer, "init_kwargs", {}).get(PROMPT_TEMPLATE_KEY) or GCR_PROMPT
+    if not isinstance(template, str) or "{question}" not in template or "{topics}" not in template:
+        raise ConfigError(
+            f"tokenizer's {PROMPT_TEMPLATE_KEY} must be a string with {{question}} and {{topics}}"
+        )
+    return template
+
+
+def set_prompt_template(tokenizer: Any, template: str) -> None:
+    """Record ``template`` in the tokenizer; ``save_pretrained`` writes it to tokenizer_config.json."""
+    tokenizer.init_kwargs[PROMPT_TEMPLATE_KEY] = template
+    prompt_template(tokenizer)  # validates
 
 
 def add_path_tokens(tokenizer: Any) -> int:
@@ -63,6 +85,7 @@ class PathCodec:
             raise ConfigError("tokenizer has no EOS token")
         self.eos_id = int(tokenizer.eos_token_id)
         self.special_ids = frozenset((self.start_id, self.end_id, self.sep_id, self.eos_id))
+        self.prompt_template = prompt_template(tokenizer)
         self.name_ids = lru_cache(maxsize=1_000_000)(self._name_ids)
 
     @property
@@ -90,7 +113,7 @@ class PathCodec:
         return [*self.encode_path(path), *self.name_ids(path.end), self.eos_id]
 
     def prompt_ids(self, question: str, topic_entities: Sequence[str]) -> list[int]:
-        text = build_prompt(question, topic_entities)
+        text = build_prompt(question, topic_entities, self.prompt_template)
         return [int(i) for i in self.tokenizer(text, add_special_tokens=True)["input_ids"]]
 
     def decode_name(self, ids: Sequence[int]) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from decoding.pathformat import add_path_tokens, build_prompt
+from decoding.pathformat import COMPACT_PROMPT, add_path_tokens, build_prompt, set_prompt_template
 from kg.errors import ConfigError
 from kg.store import GraphStore
 
@@ -24,9 +24,16 @@ BOS, EOS, PAD, UNK = "<s>", "</s>", "<pad>", "<unk>"
 
 
 def train_tokenizer(
-    texts: Iterable[str], out_dir: str | os.PathLike[str], vocab_size: int = 4000
+    texts: Iterable[str],
+    out_dir: str | os.PathLike[str],
+    vocab_size: int = 4000,
+    prompt: str = COMPACT_PROMPT,
 ) -> PreTrainedTokenizerFast:
-    """Train a byte-level BPE on ``texts`` and save it (``tokenizer.json`` based) to ``out_dir``."""
+    """Train a byte-level BPE on ``texts`` and save it (``tokenizer.json`` based) to ``out_dir``.
+
+    ``prompt`` is recorded in the tokenizer (``decoding.pathformat.PROMPT_TEMPLATE_KEY``): the student
+    is trained and decoded with it.
+    """
     tok = Tokenizer(models.BPE(unk_token=None, byte_fallback=False))
     # no prefix space: a name encoded alone must decode to exactly itself
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
@@ -55,6 +62,7 @@ def train_tokenizer(
         model_max_length=512,
     )
     add_path_tokens(hf)
+    set_prompt_template(hf, prompt)
     out = FsPath(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     hf.save_pretrained(str(out))
@@ -111,7 +119,10 @@ def init_student(
 
 
 def student_texts_from_store(
-    store: GraphStore, questions: Sequence[str] = (), topics: Sequence[Sequence[str]] = ()
+    store: GraphStore,
+    questions: Sequence[str] = (),
+    topics: Sequence[Sequence[str]] = (),
+    prompt: str = COMPACT_PROMPT,
 ) -> Iterator[str]:
     """Tokenizer training texts: every entity and relation name (``_inv`` included), and the prompts."""
     seen: set[str] = set()
@@ -121,4 +132,4 @@ def student_texts_from_store(
                 seen.add(name)
                 yield name
     for i, q in enumerate(questions):
-        yield build_prompt(q, topics[i] if i < len(topics) else [])
+        yield build_prompt(q, topics[i] if i < len(topics) else [], prompt)
