@@ -142,9 +142,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         texts += [
             t.question for t in train_traces
         ]  # prompts' words: questions (the template comes with them)
-        from decoding.pathformat import build_prompt
+        from decoding.pathformat import COMPACT_PROMPT, build_prompt
 
-        texts += [build_prompt(t.question, t.topic_entities) for t in train_traces[:2000]]
+        texts += [build_prompt(t.question, t.topic_entities, COMPACT_PROMPT) for t in train_traces[:2000]]
     cfg = TrainConfig(
         out_dir=str(out),
         vocab_size=args.vocab_size,
@@ -303,7 +303,7 @@ def main() -> int:
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--intermediate", type=int, default=768)
     p.add_argument("--vocab-size", type=int, default=8000)
-    p.add_argument("--epochs", type=float, default=1.6)
+    p.add_argument("--epochs", type=float, default=3.2)
     p.add_argument(
         "--min-set-traces",
         type=int,
