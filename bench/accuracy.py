@@ -256,7 +256,7 @@ def markdown(report: dict[str, Any], smoke: bool) -> str:
         "are few tokens), trained from scratch on KG-supervised traces (paths along the data set's "
         "annotated relation chain to gold answers, shortest paths where that fails; verified; "
         f"≤{c['max_paths_per_trace']} paths per question): {t['examples']} examples, {t['steps']} steps of "
-        f"batch {c['batch_size']} ({t['epochs_done']} epochs), "
+        f"batch {c['batch_size']} ({t['epochs_done']} epochs; compact prompt, length-grouped batches), "
         f"loss {t['first_loss']:.3f} → {t['final_loss']:.3f}, "
         f"training time {t['seconds'] / 60:.1f} min"
         + (" (an earlier run's: this run reused its student)." if report.get("student_reused") else "."),

@@ -9,6 +9,7 @@ import pytest
 
 from decoding.hf_backend import HFPathGenerator
 from decoding.index import KGIndex
+from decoding.pathformat import COMPACT_PROMPT
 from decoding.types import GenerationRequest, GenerationResult
 from kg.memory_store import MemoryStore
 
@@ -100,6 +101,8 @@ def vllm_gen(student_dir: Path, pq_store: MemoryStore, pq_index: KGIndex) -> Ite
 def test_vllm_greedy_matches_transformers(
     vllm_gen: object, hf: HFPathGenerator, pq_questions: list[dict[str, object]]
 ) -> None:
+    # both read the student's recorded prompt (vLLM's tokenizer is its own copy)
+    assert vllm_gen.codec.prompt_template == hf.codec.prompt_template == COMPACT_PROMPT  # type: ignore[attr-defined]
     reqs = _requests(pq_questions[:4], k=1, hops=2)
     got = vllm_gen.generate(reqs)  # type: ignore[attr-defined]
     want = hf.generate(reqs)
