@@ -1,9 +1,11 @@
 """KG-supervised traces: KG paths from the topic entities to the gold answers.
 
 When the data set annotates the question's relation chain (MetaQA's question type, PathQuestion's gold
-path), the target paths are the KG paths along that chain ending at gold answers. Otherwise they are
-shortest topic -> answer paths (what GCR and RoG train on), of the relation chain whose full set of end
-entities best matches the gold answers (F1), so a chain that reaches an answer by chance is not taught.
+path), the target paths are the KG paths along that chain ending at gold answers; if the chain reaches
+no gold answer in this KB (a KB copy missing triples) the question gets no trace, since any other path
+to an answer is one the question does not ask for. Otherwise they are shortest topic -> answer paths
+(what GCR and RoG train on), of the relation chain whose full set of end entities best matches the gold
+answers (F1), so a chain that reaches an answer by chance is not taught.
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ CHAINS_SCORED = 4  # candidate chains whose full end sets are compared with the 
 
 def supervised_trace(store: GraphStore, question: Question, max_hops: int, max_paths: int) -> Trace:
     """One trace with at most ``max_paths`` topic -> answer paths; error if none."""
-    paths: list[Path] = []
-    if question.relation_path and len(question.relation_path) <= max_hops:
+    annotated = bool(question.relation_path) and len(question.relation_path or ()) <= max_hops
+    if annotated:
         paths = gold_chain_paths(store, question, max_paths)
-    if not paths:
+        error = f"annotated relation chain {question.relation_path} reaches no gold answer in the KB"
+    else:
         paths = _shortest_supervision(store, question, max_hops, max_paths)
+        error = f"no path within {max_hops} hops from topic to any answer"
     answer = paths[0].end if paths else None
     text = "\n".join(path_to_text(p) for p in paths) + (f"\nAnswer: {answer}" if answer else "")
     return Trace(
@@ -45,14 +49,14 @@ def supervised_trace(store: GraphStore, question: Question, max_hops: int, max_p
         paths=[TracePath.of(p) for p in paths],
         answer=answer,
         gold_answers=question.answers,
-        error=None if paths else f"no path within {max_hops} hops from topic to any answer",
+        error=None if paths else error,
     )
 
 
 def gold_chain_paths(store: GraphStore, question: Question, max_paths: int) -> list[Path]:
     """Paths along the annotated relation chain that end at gold answers, one per answer in turn.
 
-    Empty when the chain reaches no gold answer (a KB missing triples): the caller falls back.
+    Empty when the chain reaches no gold answer (a KB missing triples).
     """
     assert question.relation_path
     gold = set(question.answers)

@@ -149,8 +149,8 @@ class Verifier:
         ver = Verification(checks=checks, answer_correct=answer_ok)
         kept_paths = frozenset(ver.kept_paths())
         key = (normalize_name(trace.question), kept_paths)
-        if trace.error is not None:
-            ver.reason = "request_error"
+        if trace.error is not None:  # the teacher request failed, or supervision found no path
+            ver.reason = "trace_error"
         elif not checks:
             ver.reason = "no_paths_cited"
         elif not kept_paths:
@@ -167,7 +167,10 @@ class Verifier:
         else:
             self.report.dropped[ver.reason] += 1
             if len(self.report.dropped_examples) < 20:
-                self.report.dropped_examples.append({"id": trace.id, "reason": ver.reason})
+                example = {"id": trace.id, "reason": ver.reason}
+                if trace.error is not None:
+                    example["error"] = trace.error
+                self.report.dropped_examples.append(example)
         return trace.model_copy(update={"verification": ver})
 
     def verify_all(self, traces: Iterable[Trace]) -> Iterator[Trace]:

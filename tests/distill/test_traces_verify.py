@@ -111,6 +111,31 @@ def test_supervised_traces_follow_the_annotated_chain(
     assert len(dominant_paths(shortest, 4)) == 2  # without the store: tied on cover, both kept
 
 
+def test_an_annotated_chain_that_misses_the_answers_gives_no_trace() -> None:
+    """A KB copy missing the chain's triples: another path to the answer is not what the question asks."""
+    store = MemoryStore()
+    store.add_triples(
+        [Triple("x", "wrote", "f"), Triple("x", "directed", "g"), Triple("g", "language", "fr")]
+    )
+    q = Question(
+        id="q",
+        question="what language are the films written by x in",
+        topic_entities=["x"],
+        answers=["fr"],
+        relation_path=["wrote", "language"],  # f has no language triple here
+    )
+    trace = supervised_trace(store, q, 2, 8)
+    assert not trace.paths and trace.error is not None and "annotated relation chain" in trace.error
+    verifier = Verifier(store)
+    assert not verifier.verify(trace).verification.kept  # type: ignore[union-attr]
+    report = verifier.report.to_json()
+    assert report["dropped_by_reason"] == {"trace_error": 1}
+    assert report["dropped_examples"] == [{"id": "q", "reason": "trace_error", "error": trace.error}]
+    # without the annotation the shortest paths are the supervision (what GCR trains on)
+    bare = supervised_trace(store, q.model_copy(update={"relation_path": None}), 2, 8)
+    assert [p.relations for p in bare.cited_paths()] == [("directed", "language")]
+
+
 def test_relation_path_must_be_a_list_of_names(tmp_path: FsPath) -> None:
     qs = tmp_path / "q.jsonl"
     qs.write_text('{"id": 1, "question": "q", "topic_entity": "x", "answers": ["y"], "relation_path": "r"}\n')
