@@ -160,6 +160,27 @@ def scores_relative(generated: Sequence[int], start_id: int, sep_id: int, end_id
     return start_id in generated and (end_id in generated or list(generated).count(sep_id) % 2 == 0)
 
 
+def entity_positions(output_ids: Sequence[int], start_id: int, sep_id: int, end_id: int) -> list[bool]:
+    """Which tokens of a student output (``encode_output``) spell an entity reached by a step (hop >= 1).
+
+    Those are the student's choice among a relation's tails: the constraint lists them and relative
+    entity scoring makes the best one free, so training can weigh them less than relations and stops.
+    The topic (hop 0), the markers, the separators and the answer after ``</PATH>`` are not.
+    """
+    marks: list[bool] = []
+    started = ended = False
+    seps = 0
+    for token in output_ids:
+        if token == start_id:
+            started = True
+        elif token == end_id:
+            ended = True
+        elif token == sep_id:
+            seps += 1
+        marks.append(started and not ended and token not in (start_id, sep_id) and seps > 0 and seps % 2 == 0)
+    return marks
+
+
 def parse_path_text(text: str) -> list[Path]:
     """Every ``<PATH> a -> r -> b ... </PATH>`` span in free text (teacher traces), in order.
 

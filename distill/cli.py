@@ -123,6 +123,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         grad_accum=args.grad_accum,
         lr=args.lr,
         max_paths_per_trace=args.max_paths_per_trace,
+        entity_loss_weight=args.entity_loss_weight,
         seed=args.seed,
         save_steps=args.save_steps,
         resume=not args.no_resume,
@@ -155,6 +156,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             constrained=not args.unconstrained,
             batch_size=args.batch_size,
             predictions=predictions,
+            exclude_topic_answers=args.exclude_topic_answers,
         )
     finally:
         generator.close()
@@ -223,6 +225,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tn.add_argument("--grad-accum", type=int, default=1)
     tn.add_argument("--lr", type=float, default=1e-3)
     tn.add_argument("--max-paths-per-trace", type=int, default=4)
+    tn.add_argument(
+        "--entity-loss-weight",
+        type=float,
+        default=1.0,
+        help="loss weight of entity tokens after the topic (relations and stops keep 1)",
+    )
     tn.add_argument("--seed", type=int, default=0)
     tn.add_argument("--save-steps", type=int, default=200)
     tn.add_argument("--no-resume", action="store_true", help="ignore existing checkpoints")
@@ -245,6 +253,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         choices=["relative", "raw"],
         default="relative",
         help="beam ranking: entity tokens relative to the best allowed one (default) or raw log-probs",
+    )
+    ev.add_argument(
+        "--exclude-topic-answers",
+        action="store_true",
+        help="rank answers without the topic entities (MetaQA's convention); strict figures reported too",
     )
     ev.add_argument("--limit", type=int, default=None)
     ev.add_argument("--batch-size", type=int, default=8)

@@ -1,11 +1,12 @@
 """Student training on verified path traces.
 
 One example per verified path: prompt = ``PathCodec.prompt_ids(question, topics)``, target =
-``codec.encode_output(path)`` (path, answer, EOS); the loss is on the target only. A custom loop on
-``accelerate.Accelerator`` runs unchanged on CPU, one GPU, or several (``accelerate launch`` /
-``torchrun``; several CPU processes need ``ACCELERATE_USE_CPU=1``). Options: LoRA (merged on save),
-logit distillation from a local teacher with the same tokenizer (KL mixed with CE). Checkpoints hold
-model, optimizer, scheduler and RNG state; a rerun with ``resume=True`` continues from the last one.
+``codec.encode_output(path)`` (path, answer, EOS); the loss is on the target only, with the tokens of
+entities reached by a step weighted by ``entity_loss_weight`` (``decoding.pathformat.entity_positions``).
+A custom loop on ``accelerate.Accelerator`` runs unchanged on CPU, one GPU, or several (``accelerate
+launch`` / ``torchrun``; several CPU processes need ``ACCELERATE_USE_CPU=1``). Options: LoRA (merged on
+save), logit distillation from a local teacher with the same tokenizer (KL mixed with CE). Checkpoints
+hold model, optimizer, scheduler and RNG state; a rerun with ``resume=True`` continues from the last one.
 The output directory is a plain HF model + tokenizer.
 """
 
@@ -26,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from decoding.pathformat import PathCodec, add_path_tokens
+from decoding.pathformat import PathCodec, add_path_tokens, entity_positions
 from distill.traces import Trace
 from distill.verify import training_paths
 from kg.errors import ConfigError, InputError
@@ -55,6 +56,10 @@ class TrainConfig:
     warmup_ratio: float = 0.03
     max_length: int = 256
     max_paths_per_trace: int = 4  # caps one-to-many questions so they do not dominate
+    # Loss weight of entity tokens after hop 0: which of a relation's tails a trace went through is
+    # mostly noise to the student (the constraint offers the tails, relative scoring makes the best
+    # free); a weight below 1 leaves the gradient to relations and stop decisions.
+    entity_loss_weight: float = 1.0
     length_group: int = 50  # batches per length-sorted window (``epoch_order``); 1: plain shuffle
     seed: int = 0
     # checkpoints
@@ -80,10 +85,15 @@ class TrainConfig:
 class Example:
     input_ids: list[int]
     labels: list[int]
+    weights: list[float] | None = None  # per-token loss weights (None: all 1)
 
 
 def build_examples(
-    traces: Iterable[Trace], codec: PathCodec, max_length: int, max_paths_per_trace: int = 4
+    traces: Iterable[Trace],
+    codec: PathCodec,
+    max_length: int,
+    max_paths_per_trace: int = 4,
+    entity_loss_weight: float = 1.0,
 ) -> tuple[list[Example], dict[str, int]]:
     """Examples from verified traces; counts of traces used, paths used and examples cut for length."""
     out: list[Example] = []
@@ -99,7 +109,11 @@ def build_examples(
             if len(prompt) + len(target) > max_length:
                 stats["too_long"] += 1
                 continue
-            out.append(Example(prompt + target, [IGNORE] * len(prompt) + target))
+            weights = None
+            if entity_loss_weight != 1.0:
+                marks = entity_positions(target, codec.start_id, codec.sep_id, codec.end_id)
+                weights = [0.0] * len(prompt) + [entity_loss_weight if m else 1.0 for m in marks]
+            out.append(Example(prompt + target, [IGNORE] * len(prompt) + target, weights))
             stats["paths"] += 1
     return out, stats
 
@@ -110,17 +124,20 @@ def collate(batch: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]:
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
+    weights = torch.zeros((len(batch), width), dtype=torch.float)
     for i, e in enumerate(batch):
         n = len(e.input_ids)
         ids[i, width - n :] = torch.tensor(e.input_ids)
         labels[i, width - n :] = torch.tensor(e.labels)
         mask[i, width - n :] = 1
+        weights[i, width - n :] = torch.tensor(e.weights) if e.weights is not None else 1.0
     # positions as generate() computes them for left-padded prompts
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     response = int((labels != IGNORE).sum(-1).max())
     return {
         "input_ids": ids,
         "labels": labels,
+        "weights": weights,
         "attention_mask": mask,
         "position_ids": positions,
         "keep": torch.tensor(response + 1),  # logits for the last token of the prompt onwards
@@ -133,19 +150,28 @@ def response_loss(
     teacher_logits: torch.Tensor | None = None,
     alpha: float = 0.0,
     temperature: float = 1.0,
+    weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(loss, CE) over response tokens; with a teacher, (1-alpha)*CE + alpha*T^2*KL(teacher||student)."""
+    """(loss, CE) over response tokens; with a teacher, (1-alpha)*CE + alpha*T^2*KL(teacher||student).
+
+    ``weights`` (as ``labels``) make the CE term a weighted mean; the returned CE stays unweighted, so
+    logged losses compare across weightings."""
     shift_logits = logits[:, :-1].float()
     shift_labels = labels[:, 1:]
     keep = shift_labels != IGNORE
-    ce = F.cross_entropy(shift_logits[keep], shift_labels[keep])
+    per_token = F.cross_entropy(shift_logits[keep], shift_labels[keep], reduction="none")
+    ce = per_token.mean()
+    fit = ce
+    if weights is not None:
+        w = weights[:, 1:][keep]
+        fit = (per_token * w).sum() / w.sum().clamp(min=1e-8)
     if teacher_logits is None or alpha <= 0:
-        return ce, ce
+        return fit, ce
     t = temperature
     student_logp = F.log_softmax(shift_logits[keep] / t, dim=-1)
     teacher_logp = F.log_softmax(teacher_logits[:, :-1].float()[keep] / t, dim=-1)
     kl = F.kl_div(student_logp, teacher_logp, log_target=True, reduction="batchmean") * t * t
-    return (1 - alpha) * ce + alpha * kl, ce
+    return (1 - alpha) * fit + alpha * kl, ce
 
 
 def new_student(cfg: TrainConfig, tokenizer_texts: Iterable[str]) -> str:
@@ -225,7 +251,9 @@ def train(cfg: TrainConfig, traces: Sequence[Trace], tokenizer_texts: Iterable[s
         model_dir = model_dir or str(out / "init")
     model, tokenizer = _load_model(model_dir)
     codec = PathCodec(tokenizer)
-    examples, ex_stats = build_examples(traces, codec, cfg.max_length, cfg.max_paths_per_trace)
+    examples, ex_stats = build_examples(
+        traces, codec, cfg.max_length, cfg.max_paths_per_trace, cfg.entity_loss_weight
+    )
     if not examples:
         raise InputError("no training examples: no kept trace has a verified path")
     if cfg.lora:
@@ -295,7 +323,12 @@ def train(cfg: TrainConfig, traces: Sequence[Trace], tokenizer_texts: Iterable[s
                     with torch.no_grad():
                         t_logits = teacher(**inputs, logits_to_keep=keep).logits
                 loss, ce = response_loss(
-                    logits, batch["labels"][:, -keep:], t_logits, cfg.distill_alpha, cfg.distill_temperature
+                    logits,
+                    batch["labels"][:, -keep:],
+                    t_logits,
+                    cfg.distill_alpha,
+                    cfg.distill_temperature,
+                    batch["weights"][:, -keep:] if cfg.entity_loss_weight != 1.0 else None,
                 )
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:

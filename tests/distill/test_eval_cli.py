@@ -41,6 +41,12 @@ def test_eval_reports_metrics_and_constrained_paths_are_faithful(
     assert result["n"] == 6 and result["paths_returned"] and result["faithful_path_rate"] == 1.0
     assert result["answer_grounded_rate"] == 1.0
     assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 6
+    assert result["exclude_topic_answers"] is False and "hits@1_with_topic" not in result
+    assert main([*base, "--exclude-topic-answers", "--json"]) == 0
+    convention = _last_json(capsys.readouterr().out)
+    assert convention["exclude_topic_answers"] is True
+    # same beams: the strict figures come back beside the convention's
+    assert (convention["hits@1_with_topic"], convention["f1_with_topic"]) == (result["hits@1"], result["f1"])
     assert main([*base, "--unconstrained", "--limit", "3", "--json"]) == 0
     free = _last_json(capsys.readouterr().out)
     assert free["n"] == 3 and free["constrained"] is False

@@ -9,9 +9,10 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from decoding.pathformat import PathCodec
+from decoding.pathformat import PathCodec, entity_positions
 from distill.traces import Trace
-from distill.train import IGNORE, TrainConfig, build_examples, train
+from distill.train import IGNORE, TrainConfig, build_examples, collate, response_loss, train
+from kg.types import Path
 
 pytestmark = pytest.mark.slow
 
@@ -29,6 +30,34 @@ def test_examples_mask_the_prompt(trained_student: tuple[FsPath, list[Trace], di
         ex.labels[len(prompt) :] == ex.input_ids[len(prompt) :] == codec.encode_output(first.cited_paths()[0])
     )
     assert ex.input_ids[-1] == codec.eos_id
+
+
+def test_entity_loss_weight_marks_the_tails_a_step_reached(
+    trained_student: tuple[FsPath, list[Trace], dict[str, object]],
+) -> None:
+    out, traces, _ = trained_student
+    codec = PathCodec(AutoTokenizer.from_pretrained(out))
+    path = Path(("martha_bulloch", "theodore_roosevelt_sr", "male"), ("spouse", "gender"))
+    target = codec.encode_output(path)
+    marks = entity_positions(target, codec.start_id, codec.sep_id, codec.end_id)
+    names = [codec.name_ids(n) for n in ("theodore_roosevelt_sr", "male")]
+    assert [t for t, m in zip(target, marks, strict=True) if m] == [*names[0], *names[1]]
+    # the topic, the relations, the markers and the answer after </PATH> are not marked
+    assert not any(marks[: 1 + len(codec.name_ids("martha_bulloch"))]) and not any(marks[-4:])
+
+    plain, _ = build_examples(traces[:8], codec, 256, 2)
+    weighted, _ = build_examples(traces[:8], codec, 256, 2, entity_loss_weight=0.25)
+    assert plain[0].weights is None and weighted[0].input_ids == plain[0].input_ids
+    w = weighted[0].weights
+    assert w is not None and set(w) == {0.0, 0.25, 1.0} and len(w) == len(weighted[0].labels)
+    batch = collate(weighted, int(codec.tokenizer.pad_token_id))
+    torch.manual_seed(0)
+    logits = torch.randn(*batch["labels"].shape, codec.vocab_size)
+    ones = torch.where(batch["labels"] != IGNORE, 1.0, 0.0)
+    fit, ce = response_loss(logits, batch["labels"], weights=ones)
+    torch.testing.assert_close(fit, ce)  # all-ones weights: the plain mean
+    fit, ce2 = response_loss(logits, batch["labels"], weights=batch["weights"])
+    assert torch.equal(ce, ce2) and not torch.isclose(fit, ce)  # logged CE stays unweighted
 
 
 def test_loss_falls_and_reload_is_identical(
