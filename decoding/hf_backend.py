@@ -5,8 +5,9 @@ search with ``num_beams = max(k, min_beams)`` and every beam returned; under the
 are always two different paths (a sequence spells exactly one path), and unconstrained outputs are
 deduplicated by path. Scores are summed log-probabilities of the student (``length_penalty=0``):
 transformers applies the processor to ``log_softmax(logits)``, so masked tokens do not renormalise.
-With ``entity_scoring="relative"`` (default) entity-name tokens count relative to the best allowed one
-(``decoding.pathformat.scores_relative``), so beams rank by relation chain; ``"raw"`` keeps plain sums.
+With ``entity_scoring="relative"`` (default) entity-name tokens count relative to the best entity choice
+(``decoding.pathformat.scores_relative``, ``relative_shift``), so beams rank by relation chain and stop
+decisions; ``"raw"`` keeps plain sums.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, L
 
 from decoding.constraint import ConstraintState, Strategy, initial_state
 from decoding.index import KGIndex
-from decoding.pathformat import EntityScoring, PathCodec, scores_relative
+from decoding.pathformat import EntityScoring, PathCodec, relative_shift, scores_relative
 from decoding.results import collect_paths, make_result
 from decoding.types import GenerationRequest, GenerationResult
 from kg.errors import ConstraintError, ModelError
@@ -88,18 +89,21 @@ class KGConstraintLogitsProcessor(LogitsProcessor):
             mask[torch.from_numpy(np.concatenate(rows)), torch.from_numpy(np.concatenate(cols))] = 0.0
         out = scores + mask
         if self.entity_scoring == "relative":
-            out = self._relative_entities(out, histories)
+            out = self._relative_entities(out, scores, histories)
         self.seconds += time.perf_counter() - t0
         return out  # type: ignore[return-value]
 
-    def _relative_entities(self, out: torch.Tensor, histories: list[list[int]]) -> torch.Tensor:
-        """Shift entity-name (and answer) rows so their best allowed token scores 0 (``scores_relative``)."""
+    def _relative_entities(
+        self, out: torch.Tensor, raw: torch.Tensor, histories: list[list[int]]
+    ) -> torch.Tensor:
+        """Shift entity-name (and answer) rows by ``relative_shift``: the best entity choice scores 0."""
         assert self.markers is not None
         rows = [r for r, hist in enumerate(histories) if scores_relative(hist, *self.markers)]
         if rows:
             index = torch.tensor(rows, device=out.device)
-            best = out[index].max(dim=1, keepdim=True).values
-            out[index] = out[index] - torch.where(torch.isfinite(best), best, torch.zeros_like(best))
+            _, sep, end = self.markers
+            shift = relative_shift(out[index], raw[index], sep, end)
+            out[index] = out[index] - shift[:, None]
         return out
 
 

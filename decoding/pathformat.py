@@ -154,8 +154,8 @@ def scores_relative(generated: Sequence[int], start_id: int, sep_id: int, end_id
     That is every position inside an entity name (even number of ``->`` since ``<PATH>``) and the forced
     answer after ``</PATH>``. Beam search over raw log-probs prefers relations with few tails: through
     the right relation with 50 tails each entity costs ~log(1/50), through a wrong one-tail relation
-    nothing. Making the best entity continuation free ranks beams by their relation chain (and stop
-    decisions) while keeping the model's order among entities.
+    nothing. Making the best entity choice free (``relative_shift``) ranks beams by their relation
+    chain and stop decisions while keeping the model's order among entities.
     """
     return start_id in generated and (end_id in generated or list(generated).count(sep_id) % 2 == 0)
 
@@ -179,6 +179,35 @@ def entity_positions(output_ids: Sequence[int], start_id: int, sep_id: int, end_
             seps += 1
         marks.append(started and not ended and token not in (start_id, sep_id) and seps > 0 and seps % 2 == 0)
     return marks
+
+
+def stop_mass(raw: Any, sep_id: int, end_id: int) -> Any:
+    """log(p(``->``) + p(``</PATH>``)) per row of raw log-probs (or logits): the model's mass on "the
+    entity ends here", whichever of the two the constraint still allows."""
+    import torch
+
+    return torch.logsumexp(raw[..., [sep_id, end_id]], dim=-1)
+
+
+def relative_shift(masked: Any, raw: Any, sep_id: int, end_id: int) -> Any:
+    """Per row, what ``"relative"`` scoring subtracts so the best entity choice scores 0.
+
+    Inside a name it is the best allowed token. Where the name may end (``->`` or ``</PATH>`` allowed),
+    ending it is one entity choice among the longer names, worth the model's whole ``stop_mass`` —
+    including the mass of a step the constraint forbids. So a beam at a dead end (no step out is left,
+    or the hop limit is reached) pays for the ``->`` the model wanted before its forced ``</PATH>``;
+    shifting by the best ALLOWED token made that stop free, and short paths into dead ends beat the
+    multi-hop paths the question asked for. Rows with nothing allowed get 0.
+    """
+    import torch
+
+    ends = masked[:, [sep_id, end_id]]
+    may_end = torch.isfinite(ends).any(dim=1)
+    names = masked.clone()
+    names[:, [sep_id, end_id]] = float("-inf")
+    best_name = names.max(dim=1).values
+    shift = torch.where(may_end, torch.maximum(best_name, stop_mass(raw, sep_id, end_id)), best_name)
+    return torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
 
 
 def parse_path_text(text: str) -> list[Path]:

@@ -7,8 +7,9 @@ this process: ``VLLM_ENABLE_V1_MULTIPROCESSING=0`` is set before the engine star
 
 K paths: vLLM's beam search bypasses logits processors, so for k > 1 under the constraint
 ``k_paths="beam"`` (default) runs our own step-wise constrained beam search over the engine
-(``decoding.vllm_beam``); ``k_paths="sample"`` takes the greedy path plus the distinct paths among
-``samples_per_k * k`` constrained samples (temperature 1, seeded). Unconstrained k > 1 always samples.
+(``decoding.vllm_beam``, ``max(k, min_beams)`` beams wide); ``k_paths="sample"`` takes the greedy
+path plus the distinct paths among ``samples_per_k * k`` constrained samples (temperature 1, seeded).
+Unconstrained k > 1 always samples.
 The processor log-softmaxes every row before masking and the engine reports ``processed_logits``, so
 every score is a sum of raw log-probs, like the transformers backend's.
 """
@@ -27,7 +28,7 @@ import torch
 
 from decoding.constraint import ConstraintState, Strategy, initial_state
 from decoding.index import KGIndex
-from decoding.pathformat import EntityScoring, PathCodec
+from decoding.pathformat import EntityScoring, PathCodec, stop_mass
 from decoding.results import collect_paths, make_result
 from decoding.types import GenerationRequest, GenerationResult
 from kg.errors import ConstraintError, ModelError
@@ -35,22 +36,38 @@ from kg.store import GraphStore
 
 EXTRA_ARG = "kgr_constraint"
 _REGISTRY: dict[str, ConstraintState] = {}
+# keys whose processor row records ``stop_mass`` (relative scoring in the beam driver): (sep, end) ids
+_STOP_TOKENS: dict[str, tuple[int, int]] = {}
+_STOP_MASS: dict[str, float] = {}  # key -> log(p(->) + p(</PATH>)) of the row's last step, when it may end
 _KEYS = itertools.count()
 _REGISTRY_LOCK = threading.Lock()
 PROCESSOR_SECONDS = [0.0]  # time spent in the processor (in-process engine), for timings
 
 
-def register_constraint(state: ConstraintState) -> str:
-    """Make ``state`` reachable from the engine's processor; returns the key for ``extra_args``."""
+def register_constraint(state: ConstraintState, stop_tokens: tuple[int, int] | None = None) -> str:
+    """Make ``state`` reachable from the engine's processor; returns the key for ``extra_args``.
+
+    With ``stop_tokens`` (the ``->`` and ``</PATH>`` ids) the processor also records, where the row's
+    entity may end, the model's raw mass on ending it (``decoding.pathformat.stop_mass``), which the
+    masked logprobs the engine returns cannot show; ``stop_mass_of`` reads it.
+    """
     with _REGISTRY_LOCK:
         key = f"c{next(_KEYS)}"
         _REGISTRY[key] = state
+        if stop_tokens is not None:
+            _STOP_TOKENS[key] = stop_tokens
     return key
+
+
+def stop_mass_of(key: str) -> float | None:
+    return _STOP_MASS.get(key)
 
 
 def release_constraint(key: str) -> None:
     with _REGISTRY_LOCK:
         _REGISTRY.pop(key, None)
+        _STOP_TOKENS.pop(key, None)
+        _STOP_MASS.pop(key, None)
 
 
 def _processor_base() -> type:
@@ -62,10 +79,10 @@ def _processor_base() -> type:
 class _Row:
     """One request in the persistent batch: its state and how many output tokens it has consumed."""
 
-    __slots__ = ("consumed", "output", "state")
+    __slots__ = ("consumed", "key", "output", "state")
 
-    def __init__(self, state: ConstraintState | None, output: list[int]) -> None:
-        self.state, self.output, self.consumed = state, output, 0
+    def __init__(self, state: ConstraintState | None, output: list[int], key: str) -> None:
+        self.state, self.output, self.consumed, self.key = state, output, 0, key
 
     def catch_up(self) -> None:
         # vLLM appends sampled tokens to the request's output list, which we hold by reference
@@ -99,7 +116,7 @@ class KGConstraintVllmProcessor(_processor_base()):  # type: ignore[misc]
                 state = _REGISTRY.get(key)
                 if state is None:
                     raise ConstraintError(f"unknown KG constraint key {key!r} (engine in another process?)")
-                self.rows[index] = _Row(state, output)
+                self.rows[index] = _Row(state, output, key)
             for a, b, direction in batch_update.moved:
                 ra, rb = self.rows.pop(a, None), self.rows.pop(b, None)
                 if ra is not None:
@@ -129,6 +146,9 @@ class KGConstraintVllmProcessor(_processor_base()):  # type: ignore[misc]
                 allowed = row.state.allowed()
                 rows.append(np.full(len(allowed), index, dtype=np.int64))
                 cols.append(allowed)
+                stops = _STOP_TOKENS.get(row.key)
+                if stops is not None and np.isin(stops, allowed).any():
+                    _STOP_MASS[row.key] = float(stop_mass(logits[index], *stops))
         mask = torch.zeros_like(logits, dtype=torch.bool)
         mask[constrained] = True
         if rows:
@@ -153,6 +173,7 @@ class VllmPathGenerator:
         seed: int = 0,
         k_paths: Literal["beam", "sample"] = "beam",
         entity_scoring: EntityScoring = "relative",
+        min_beams: int = 1,
         **engine_kwargs: Any,
     ) -> None:
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # the constraint registry is in-process
@@ -184,6 +205,7 @@ class VllmPathGenerator:
         self.seed = seed
         self.k_paths = k_paths
         self.entity_scoring: EntityScoring = entity_scoring
+        self.min_beams = min_beams  # beam search width at least this (k_paths="beam")
         self.max_new_tokens: int | None = None  # default: the longest possible constrained output
 
     def close(self) -> None:
@@ -296,7 +318,7 @@ class VllmPathGenerator:
             steps = self._max_tokens(max(requests[i].max_hops for i in members))
             markers = (self.codec.start_id, self.codec.sep_id, self.codec.end_id)
             found = constrained_beam_search(
-                self.llm, prompts, starts, width, steps, self.entity_scoring, markers
+                self.llm, prompts, starts, width, steps, self.entity_scoring, markers, self.min_beams
             )
             for i, beams in zip(members, found, strict=True):
                 per_request[i].extend(beams)

@@ -5,7 +5,9 @@ as a one-token request (prompt + beam history; vLLM's prefix cache keeps the re-
 ``extra_args`` carry the beam's constraint state. The processor log-softmaxes and masks the row, and
 the engine runs with ``logprobs_mode="processed_logits"``, so the top ``2 * beams`` returned values are
 the raw log-probs of the best ALLOWED next tokens. Scores are summed as in the transformers backend
-(``length_penalty=0``), with the same ``entity_scoring`` rule (``decoding.pathformat.scores_relative``).
+(``length_penalty=0``), with the same ``entity_scoring`` rule (``decoding.pathformat.scores_relative``,
+``relative_shift``). ``width`` beams are searched and the best ``beams`` finished ones returned; a wider
+search finds multi-hop paths whose first steps the model ranks below dead ends.
 """
 
 from __future__ import annotations
@@ -18,6 +20,15 @@ from decoding.constraint import ConstraintState
 from decoding.pathformat import EntityScoring, scores_relative
 
 
+def relative_shift(top: dict[int, float], stop_mass: float | None, sep_id: int, end_id: int) -> float:
+    """``decoding.pathformat.relative_shift`` for one row, from its best allowed tokens (``top``) and the
+    processor's ``stop_mass`` (None: the entity cannot end here)."""
+    names = [lp for token, lp in top.items() if token not in (sep_id, end_id)]
+    best_name = max(names, default=-math.inf)
+    shift = max(best_name, stop_mass) if stop_mass is not None else max(top.values(), default=-math.inf)
+    return shift if math.isfinite(shift) else 0.0
+
+
 def constrained_beam_search(
     llm: Any,
     prompts: Sequence[list[int]],
@@ -26,11 +37,17 @@ def constrained_beam_search(
     max_steps: int,
     entity_scoring: EntityScoring = "relative",
     markers: tuple[int, int, int] = (-1, -1, -1),
+    width: int | None = None,
 ) -> list[list[tuple[list[int], float]]]:
-    """Per prompt, the finished ``(generated ids, score)`` beams (at most ``beams``, best first)."""
+    """Per prompt, the finished ``(generated ids, score)`` beams (at most ``beams``, best first) of a
+    search ``width`` beams wide (default ``beams``)."""
     from vllm import SamplingParams
 
-    from decoding.vllm_backend import EXTRA_ARG, register_constraint, release_constraint
+    from decoding.vllm_backend import EXTRA_ARG, register_constraint, release_constraint, stop_mass_of
+
+    returned, beams = beams, max(beams, width or beams)
+    relative = entity_scoring == "relative"
+    _, sep_id, end_id = markers
 
     live: dict[int, list[tuple[list[int], ConstraintState, float]]] = {
         i: [([], start, 0.0)] for i, start in enumerate(starts)
@@ -40,7 +57,9 @@ def constrained_beam_search(
         batch = [(i, hist, state, score) for i, group in live.items() for hist, state, score in group]
         if not batch:
             break
-        keys = [register_constraint(state) for _, _, state, _ in batch]
+        keys = [
+            register_constraint(state, (sep_id, end_id) if relative else None) for _, _, state, _ in batch
+        ]
         try:
             params = [
                 SamplingParams(
@@ -55,19 +74,21 @@ def constrained_beam_search(
             ]
             requests = [{"prompt_token_ids": [*prompts[i], *hist]} for i, hist, _, _ in batch]
             outputs = llm.generate(requests, params, use_tqdm=False)
+            masses = [stop_mass_of(key) for key in keys]
         finally:
             for key in keys:
                 release_constraint(key)
         candidates: dict[int, list[tuple[float, list[int], ConstraintState, int]]] = {}
-        for (i, hist, state, score), out in zip(batch, outputs, strict=True):
+        for (i, hist, state, score), out, mass in zip(batch, outputs, masses, strict=True):
             top = out.outputs[0].logprobs[0] if out.outputs[0].logprobs else {}
+            logprobs = {int(token): lp.logprob for token, lp in top.items()}
             shift = 0.0
-            if entity_scoring == "relative" and top and scores_relative(hist, *markers):
-                shift = max(lp.logprob for lp in top.values())  # the best allowed token scores 0
-            for token, logprob in top.items():
-                if math.isfinite(logprob.logprob):
+            if relative and logprobs and scores_relative(hist, *markers):
+                shift = relative_shift(logprobs, mass, sep_id, end_id)
+            for token, logprob in logprobs.items():
+                if math.isfinite(logprob):
                     candidates.setdefault(i, []).append(
-                        (score + logprob.logprob - shift, [*hist, token], state, token)
+                        (score + logprob - shift, [*hist, token], state, token)
                     )
         live = {}
         for i, ranked in candidates.items():
@@ -81,9 +102,9 @@ def constrained_beam_search(
                     finished[i].append((hist, score))
                 elif len(keep) < beams:
                     keep.append((hist, nxt, score))
-            best = sorted(finished[i], key=lambda f: -f[1])[:beams]
+            best = sorted(finished[i], key=lambda f: -f[1])[:returned]
             finished[i] = best
             # scores only fall as beams grow: stop once no live beam can beat the k-th finished one
-            if keep and not (len(best) >= beams and keep[0][2] <= best[-1][1]):
+            if keep and not (len(best) >= returned and keep[0][2] <= best[-1][1]):
                 live[i] = keep
     return finished

@@ -47,16 +47,18 @@ def test_hf_processor_follows_reordered_rows(
             assert allowed == want.allowed().tolist()
 
 
-def test_relative_entity_scoring_frees_the_best_entity_token_only(
+def test_relative_entity_scoring_frees_the_best_entity_choice_only(
     pq_store: MemoryStore, pq_index: KGIndex, pq_questions: list[dict[str, object]]
 ) -> None:
-    """Inside entity names the best allowed token scores 0; relation tokens keep their log-probs."""
+    """Inside names the best allowed token scores 0; where a name may end, ending it is worth the model's
+    whole mass on ``->`` and ``</PATH>`` (allowed or not); relation tokens keep their log-probs."""
     codec = pq_index.codec
     topic = str(pq_questions[0]["topic_entity"])
     path = pq_store.paths_from([topic], 2, 10)[0]
     out = codec.encode_output(path)
     markers = (codec.start_id, codec.sep_id, codec.end_id)
-    state = initial_state(pq_index, [topic], 2)
+    stops = [codec.sep_id, codec.end_id]
+    state = initial_state(pq_index, [topic], path.hops)  # the last entity may only end: a forced </PATH>
     proc = KGConstraintLogitsProcessor([state], 1, 0, codec.eos_id, "relative", markers)
     generator = torch.Generator().manual_seed(0)
     kinds = set()
@@ -66,14 +68,22 @@ def test_relative_entity_scoring_frees_the_best_entity_token_only(
         got = proc(torch.tensor([hist], dtype=torch.long), raw.clone())  # type: ignore[arg-type]
         allowed = torch.isfinite(got[0])
         in_entity = scores_relative(hist, *markers)
-        kinds.add(in_entity)
-        if in_entity:
-            assert got[0][allowed].max().item() == pytest.approx(0.0)
-            shift = raw[0][allowed].max()
+        may_end = bool(allowed[stops].any())
+        kinds.add((in_entity, may_end))
+        if in_entity and may_end:
+            names = allowed.clone()
+            names[stops] = False
+            best_name = raw[0][names].max() if names.any() else torch.tensor(float("-inf"))
+            shift = torch.maximum(best_name, torch.logsumexp(raw[0][stops], dim=0))
             assert torch.allclose(got[0][allowed], raw[0][allowed] - shift)
+            if not allowed[codec.sep_id]:  # the hop limit: the forced stop pays for the forbidden ->
+                assert got[0][codec.end_id] < 0
+        elif in_entity:
+            assert got[0][allowed].max().item() == pytest.approx(0.0)
+            assert torch.allclose(got[0][allowed], raw[0][allowed] - raw[0][allowed].max())
         else:
             assert torch.equal(got[0][allowed], raw[0][allowed])
-    assert kinds == {True, False}
+    assert {(True, True), (True, False), (False, False)} <= kinds
 
 
 def test_scores_relative_positions() -> None:
