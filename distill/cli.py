@@ -143,7 +143,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     store = _store(args)
     questions = read_questions(args.questions, args.limit)
     generator = open_generator(
-        args.backend, args.student, store, device=args.device, entity_scoring=args.entity_scoring
+        args.backend,
+        args.student,
+        store,
+        device=args.device,
+        entity_scoring=args.entity_scoring,
+        min_beams=args.min_beams,
     )
     predictions: list[dict[str, object]] | None = [] if args.predictions else None
     try:
@@ -245,6 +250,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ev.add_argument("--student", required=True, help="student model directory")
     ev.add_argument("--hops", type=int, default=2)
     ev.add_argument("--k", type=int, default=5)
+    ev.add_argument(
+        "--min-beams", type=int, default=1, help="beam search at least this wide (the top k are returned)"
+    )
     ev.add_argument("--backend", choices=["hf", "vllm"], default="hf")
     ev.add_argument("--device", default="cpu")
     ev.add_argument("--unconstrained", action="store_true", help="plain decoding, no KG constraint")

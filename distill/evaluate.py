@@ -36,18 +36,26 @@ def open_generator(
     store: GraphStore,
     device: str = "cpu",
     entity_scoring: EntityScoring = "relative",
+    min_beams: int = 1,
 ) -> PathGenerator:
-    """The generator for ``backend`` (hf | vllm), built over ``store``."""
+    """The generator for ``backend`` (hf | vllm), built over ``store``; beam search ``max(k, min_beams)``
+    wide."""
     if backend == "hf":
         from decoding.hf_backend import HFPathGenerator
 
         return HFPathGenerator(
-            student, store, index=None, strategy="lazy", device=device, entity_scoring=entity_scoring
+            student,
+            store,
+            index=None,
+            strategy="lazy",
+            device=device,
+            entity_scoring=entity_scoring,
+            min_beams=min_beams,
         )
     if backend == "vllm":
         from decoding.vllm_backend import VllmPathGenerator
 
-        return VllmPathGenerator(student, store, entity_scoring=entity_scoring)
+        return VllmPathGenerator(student, store, entity_scoring=entity_scoring, min_beams=min_beams)
     raise ConfigError(f"unknown backend {backend!r}; expected hf or vllm")
 
 

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     default_hops: int = 2
     max_k: int = 20
     max_hops: int = 3
+    # beam search at least this wide (the top k of its beams are returned): a wider search finds
+    # multi-hop paths whose first steps the student ranks below dead ends, at some latency
+    min_beams: int = 1
 
     # --- service -------------------------------------------------------------------------------
     host: str = "127.0.0.1"

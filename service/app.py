@@ -52,7 +52,10 @@ async def _start(state: AppState, store: GraphStore | None, generator: PathGener
                 store, student_dir = await run_in_threadpool(_open_graph, state.settings)
                 if state.factory is None and student_dir is not None:
                     state.factory = student_factory(
-                        student_dir, state.settings.backend, state.settings.batch_max_size
+                        student_dir,
+                        state.settings.backend,
+                        state.settings.batch_max_size,
+                        state.settings.min_beams,
                     )
             assert store is not None
             await run_in_threadpool(state.swap, store, generator)
@@ -84,7 +87,9 @@ def create_app(
     metrics = Metrics()
     factory = generator_factory
     if factory is None and settings.student_dir is not None and not settings.demo:
-        factory = student_factory(settings.student_dir, settings.backend, settings.batch_max_size)
+        factory = student_factory(
+            settings.student_dir, settings.backend, settings.batch_max_size, settings.min_beams
+        )
     state = AppState(
         settings=settings,
         metrics=metrics,

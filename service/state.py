@@ -55,7 +55,9 @@ def _with_new_index(base: Any, store: GraphStore) -> PathGenerator:
     return clone
 
 
-def student_factory(student_dir: Path, backend: str, batch_size: int = 16) -> GeneratorFactory:
+def student_factory(
+    student_dir: Path, backend: str, batch_size: int = 16, min_beams: int = 1
+) -> GeneratorFactory:
     """Build generators for the student in ``student_dir``, one per graph snapshot (index built inside)."""
     loaded: list[Any] = []
 
@@ -67,12 +69,18 @@ def student_factory(student_dir: Path, backend: str, batch_size: int = 16) -> Ge
             if backend == "vllm":
                 from decoding.vllm_backend import VllmPathGenerator
 
-                loaded[:] = [VllmPathGenerator(str(student_dir), store)]
+                loaded[:] = [VllmPathGenerator(str(student_dir), store, min_beams=min_beams)]
                 return loaded[0]
             from decoding.hf_backend import HFPathGenerator
 
             generator = HFPathGenerator(
-                str(student_dir), store, index=None, strategy="lazy", device="cpu", batch_size=batch_size
+                str(student_dir),
+                store,
+                index=None,
+                strategy="lazy",
+                device="cpu",
+                batch_size=batch_size,
+                min_beams=min_beams,
             )
             loaded[:] = [generator]
             return generator
