@@ -99,10 +99,15 @@ def test_markdown_names_the_run_kind_and_every_set(accuracy: ModuleType) -> None
             "first_loss": 3.0, "final_loss": 1.0, "seconds": 60.0,
         },
         "student_reused": True,
-        "eval": [_row("PQ-2H", 4, 0.5, 1.0, 8), _row("PQ-2H", 4, 0.25, 0.5, 8, constrained=False)],
+        "eval": [
+            _row("PQ-2H", 4, 0.5, 1.0, 8),
+            {**_row("MetaQA-2hop", 4, 0.75, 1.0, 8), "hits@1_with_topic": 0.5},
+            _row("PQ-2H", 4, 0.25, 0.5, 8, constrained=False),
+        ],
         "args": {"machine": "test box", "k": 5, "eval_limit": 500, "device": "cpu"},
     }  # fmt: skip
     text = accuracy.markdown(report, smoke=True)
     assert "SMOKE run" in text and "reused its student" in text and "test box" in text
-    assert "| PQ-2H | 4 | 50.0 |" in text and "| PQ-2H | 4 | 25.0 |" in text
+    assert "| PQ-2H | 4 | 50.0 | = |" in text and "| PQ-2H | 4 | 25.0 | = |" in text
+    assert "| MetaQA-2hop | 4 | 75.0 | 50.0 |" in text  # the strict figure beside the convention's
     assert "SMOKE" not in accuracy.markdown({**report, "student_reused": False}, smoke=False)
