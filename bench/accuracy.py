@@ -78,14 +78,26 @@ def metaqa_split(
 
 
 def make_traces(
-    out: FsPath, name: str, store: MemoryStore, questions: list[Question], hops: int, workers: int
+    out: FsPath,
+    name: str,
+    store: MemoryStore,
+    questions: list[Question],
+    hops: int,
+    workers: int,
+    chain_fallback: bool = True,
 ) -> list[Trace]:
-    """Verified KG-supervised traces for one question set, cached (and resumed) under ``out``."""
+    """Verified KG-supervised traces for one question set, cached (and resumed) under ``out``.
+
+    ``chain_fallback``: see ``distill.supervised``; off for MetaQA, whose KB copy lacks triples."""
     raw, kept = out / "traces" / f"{name}.raw.jsonl", out / "traces" / f"{name}.verified.jsonl"
     if not kept.exists():
         skip = done_ids(raw, include_errors=True)
         with TraceWriter(raw) as writer:
-            writer.write_all(supervised_traces(store, questions, hops, 8, skip, workers=workers))
+            writer.write_all(
+                supervised_traces(
+                    store, questions, hops, 8, skip, workers=workers, chain_fallback=chain_fallback
+                )
+            )
         verifier = Verifier(store)
         tmp = kept.with_suffix(".tmp")
         with TraceWriter(tmp, append=False) as writer:
@@ -126,7 +138,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         tr, val = metaqa_split(data, hops, args.seed, 0.1)
         if args.train_limit:
             tr = tr[: args.train_limit]
-        train_traces += make_traces(out, f"metaqa-{hops}hop", stores.get("metaqa"), tr, hops, args.workers)
+        train_traces += make_traces(
+            out, f"metaqa-{hops}hop", stores.get("metaqa"), tr, hops, args.workers, chain_fallback=False
+        )
         eval_sets.append((f"MetaQA-{hops}hop", "metaqa", hops, val))  # MetaQA: topic never an answer
     for split, kb in PQ_KB.items():
         tr = read_questions(
@@ -258,9 +272,10 @@ def markdown(report: dict[str, Any], smoke: bool) -> str:
         f"Student: Llama {c['layers']} layers, hidden {c['hidden_size']}, {c['heads']} heads, "
         f"vocab {c['vocab_size']} (byte-level BPE trained locally on the KGs' names + questions, so names "
         "are few tokens), trained from scratch on KG-supervised traces (paths along the data set's "
-        "annotated relation chain to gold answers; verified; "
-        f"≤{c['max_paths_per_trace']} paths per question; a question whose annotated chain reaches no gold "
-        "answer in the KB is left out): "
+        "annotated relation chain to gold answers, PathQuestion's shortest paths where the chain is no "
+        "path (a walk straight back over a triple); verified; "
+        f"≤{c['max_paths_per_trace']} paths per question; a MetaQA question whose chain reaches no gold "
+        "answer in the KB copy is left out): "
         f"{t['examples']} examples, {t['steps']} steps of batch {c['batch_size']} ({t['epochs_done']} "
         f"epochs; compact prompt, length-grouped batches, entity-token loss weight "
         f"{c.get('entity_loss_weight', 1.0)}), "

@@ -49,7 +49,13 @@ def cmd_traces(args: argparse.Namespace) -> int:
     with TraceWriter(args.out, append=args.resume) as writer:
         if args.supervised:
             traces = supervised_traces(
-                store, questions, args.hops, args.max_paths, skip, workers=args.workers
+                store,
+                questions,
+                args.hops,
+                args.max_paths,
+                skip,
+                workers=args.workers,
+                chain_fallback=args.chain_fallback,
             )
             failed = 0
             for t in traces:
@@ -188,6 +194,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="KG paths to the gold answers: along each question's relation_path when the file has one, "
         "else the shortest paths of the best-matching chain",
+    )
+    tr.add_argument(
+        "--no-chain-fallback",
+        dest="chain_fallback",
+        action="store_false",
+        help="supervised: no trace when the relation_path reaches no gold answer (a KB copy missing "
+        "triples) instead of the shortest paths",
     )
     tr.add_argument("--hops", type=int, default=3)
     tr.add_argument("--max-paths", type=int, default=8, help="supervised: paths kept per question")

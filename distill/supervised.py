@@ -1,11 +1,15 @@
 """KG-supervised traces: KG paths from the topic entities to the gold answers.
 
 When the data set annotates the question's relation chain (MetaQA's question type, PathQuestion's gold
-path), the target paths are the KG paths along that chain ending at gold answers; if the chain reaches
-no gold answer in this KB (a KB copy missing triples) the question gets no trace, since any other path
-to an answer is one the question does not ask for. Otherwise they are shortest topic -> answer paths
-(what GCR and RoG train on), of the relation chain whose full set of end entities best matches the gold
-answers (F1), so a chain that reaches an answer by chance is not taught.
+path), the target paths are the KG paths along that chain ending at gold answers. Otherwise they are
+shortest topic -> answer paths (what GCR and RoG train on), of the relation chain whose full set of end
+entities best matches the gold answers (F1), so a chain that reaches an answer by chance is not taught.
+
+An annotated chain that reaches no gold answer as a path falls back to those shortest paths when
+``chain_fallback`` is on (the default): right for a complete KB whose gold walks step straight back over
+a triple (PathQuestion's PQL: ``A -r-> B -r_inv-> A`` is no path, the shortest path is the shortcut that
+means the same). Off, the question gets no trace: right for a KB copy missing triples (MetaQA's here),
+where the shortest path to an answer is another chain, one the question does not ask for.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ CHAIN_LIMIT = 20_000  # partial paths kept per step when following a chain
 CHAINS_SCORED = 4  # candidate chains whose full end sets are compared with the gold answers
 
 
-def supervised_trace(store: GraphStore, question: Question, max_hops: int, max_paths: int) -> Trace:
+def supervised_trace(
+    store: GraphStore, question: Question, max_hops: int, max_paths: int, chain_fallback: bool = True
+) -> Trace:
     """One trace with at most ``max_paths`` topic -> answer paths; error if none."""
     annotated = bool(question.relation_path) and len(question.relation_path or ()) <= max_hops
-    if annotated:
-        paths = gold_chain_paths(store, question, max_paths)
+    paths = gold_chain_paths(store, question, max_paths) if annotated else []
+    if paths or (annotated and not chain_fallback):
         error = f"annotated relation chain {question.relation_path} reaches no gold answer in the KB"
     else:
         paths = _shortest_supervision(store, question, max_hops, max_paths)
@@ -130,7 +136,7 @@ def _cycles_home(store: GraphStore, question: Question, max_hops: int, max_paths
 _FORKED_STORE: GraphStore | None = None  # the store a forked worker inherits
 
 
-def _forked_trace(job: tuple[Question, int, int]) -> Trace:
+def _forked_trace(job: tuple[Question, int, int, bool]) -> Trace:
     assert _FORKED_STORE is not None
     return supervised_trace(_FORKED_STORE, *job)
 
@@ -143,6 +149,7 @@ def supervised_traces(
     skip: set[str] | None = None,
     progress: bool = True,
     workers: int = 1,
+    chain_fallback: bool = True,
 ) -> Iterator[Trace]:
     """Traces in question order; ``workers`` > 1 forks processes sharing an in-process store."""
     global _FORKED_STORE
@@ -151,14 +158,14 @@ def supervised_traces(
     bar = tqdm(total=len(todo), desc="shortest paths", unit="q", disable=not progress)
     if workers <= 1 or not isinstance(store, MemoryStore) or len(todo) < 64:
         for q in todo:
-            yield supervised_trace(store, q, max_hops, max_paths)
+            yield supervised_trace(store, q, max_hops, max_paths, chain_fallback)
             bar.update(1)
     else:
         _ = store.walk_graph  # built once before the fork, shared copy-on-write
         _FORKED_STORE = store
         try:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
-                jobs = ((q, max_hops, max_paths) for q in todo)
+                jobs = ((q, max_hops, max_paths, chain_fallback) for q in todo)
                 for trace in pool.imap(_forked_trace, jobs, chunksize=16):
                     yield trace
                     bar.update(1)

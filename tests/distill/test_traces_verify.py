@@ -124,16 +124,19 @@ def test_an_annotated_chain_that_misses_the_answers_gives_no_trace() -> None:
         answers=["fr"],
         relation_path=["wrote", "language"],  # f has no language triple here
     )
-    trace = supervised_trace(store, q, 2, 8)
+    trace = supervised_trace(store, q, 2, 8, chain_fallback=False)
     assert not trace.paths and trace.error is not None and "annotated relation chain" in trace.error
     verifier = Verifier(store)
     assert not verifier.verify(trace).verification.kept  # type: ignore[union-attr]
     report = verifier.report.to_json()
     assert report["dropped_by_reason"] == {"trace_error": 1}
     assert report["dropped_examples"] == [{"id": "q", "reason": "trace_error", "error": trace.error}]
-    # without the annotation the shortest paths are the supervision (what GCR trains on)
-    bare = supervised_trace(store, q.model_copy(update={"relation_path": None}), 2, 8)
-    assert [p.relations for p in bare.cited_paths()] == [("directed", "language")]
+    # with the fallback (default), or without the annotation: the shortest paths (what GCR trains on)
+    for fallback in (
+        supervised_trace(store, q, 2, 8),
+        supervised_trace(store, q.model_copy(update={"relation_path": None}), 2, 8),
+    ):
+        assert [p.relations for p in fallback.cited_paths()] == [("directed", "language")]
 
 
 def test_relation_path_must_be_a_list_of_names(tmp_path: FsPath) -> None:
