@@ -147,7 +147,7 @@ class KGConstraintVllmProcessor(_processor_base()):  # type: ignore[misc]
                 rows.append(np.full(len(allowed), index, dtype=np.int64))
                 cols.append(allowed)
                 stops = _STOP_TOKENS.get(row.key)
-                if stops is not None and np.isin(stops, allowed).any():
+                if stops is not None and ((allowed == stops[0]).any() or (allowed == stops[1]).any()):
                     _STOP_MASS[row.key] = float(stop_mass(logits[index], *stops))
         mask = torch.zeros_like(logits, dtype=torch.bool)
         mask[constrained] = True

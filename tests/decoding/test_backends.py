@@ -129,6 +129,25 @@ def test_vllm_beam_search_matches_transformers(
 
 @pytest.mark.vllm
 @pytest.mark.slow
+def test_wider_beam_search_agrees_across_backends(
+    vllm_gen: object, hf: HFPathGenerator, pq_questions: list[dict[str, object]]
+) -> None:
+    """``min_beams`` widens the search on both backends; each returns the top k of the same beams."""
+    reqs = _requests(pq_questions[3:6], k=2, hops=2)
+    vllm_gen.min_beams = hf.min_beams = 6  # type: ignore[attr-defined]
+    try:
+        got = vllm_gen.generate(reqs)  # type: ignore[attr-defined]
+        want = hf.generate(reqs)
+    finally:
+        vllm_gen.min_beams = hf.min_beams = 1  # type: ignore[attr-defined]
+    _check(got, 2)
+    for a, b in zip(got, want, strict=True):
+        assert [p.path for p in a.paths] == [p.path for p in b.paths]
+        assert [p.score for p in a.paths] == pytest.approx([p.score for p in b.paths], abs=1e-2)
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
 def test_vllm_sampled_k_paths_are_verified(vllm_gen: object, pq_questions: list[dict[str, object]]) -> None:
     vllm_gen.k_paths = "sample"  # type: ignore[attr-defined]
     try:
