@@ -8,6 +8,7 @@ the constraint can be checked token by token. Training targets are built with th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -208,6 +209,15 @@ def relative_shift(masked: Any, raw: Any, sep_id: int, end_id: int) -> Any:
     best_name = names.max(dim=1).values
     shift = torch.where(may_end, torch.maximum(best_name, stop_mass(raw, sep_id, end_id)), best_name)
     return torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
+
+
+def relative_shift_of_row(top: dict[int, float], stop_mass: float | None, sep_id: int, end_id: int) -> float:
+    """``relative_shift`` for one row known by its best allowed tokens' log-probs (``top``, as vLLM
+    returns them) and its ``stop_mass`` (None: the entity cannot end here)."""
+    names = [lp for token, lp in top.items() if token not in (sep_id, end_id)]
+    best_name = max(names, default=-math.inf)
+    shift = max(best_name, stop_mass) if stop_mass is not None else max(top.values(), default=-math.inf)
+    return shift if math.isfinite(shift) else 0.0
 
 
 def parse_path_text(text: str) -> list[Path]:

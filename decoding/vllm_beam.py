@@ -3,7 +3,7 @@
 vLLM's own beam search bypasses logits processors, so this drives it: each step sends every live beam
 as a one-token request (prompt + beam history; vLLM's prefix cache keeps the re-prefill cheap) whose
 ``extra_args`` carry the beam's constraint state. The processor log-softmaxes and masks the row, and
-the engine runs with ``logprobs_mode="processed_logits"``, so the top ``2 * beams`` returned values are
+the engine runs with ``logprobs_mode="processed_logits"``, so the top ``2 * width`` returned values are
 the raw log-probs of the best ALLOWED next tokens. Scores are summed as in the transformers backend
 (``length_penalty=0``), with the same ``entity_scoring`` rule (``decoding.pathformat.scores_relative``,
 ``relative_shift``). ``width`` beams are searched and the best ``beams`` finished ones returned; a wider
@@ -17,16 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from decoding.constraint import ConstraintState
-from decoding.pathformat import EntityScoring, scores_relative
-
-
-def relative_shift(top: dict[int, float], stop_mass: float | None, sep_id: int, end_id: int) -> float:
-    """``decoding.pathformat.relative_shift`` for one row, from its best allowed tokens (``top``) and the
-    processor's ``stop_mass`` (None: the entity cannot end here)."""
-    names = [lp for token, lp in top.items() if token not in (sep_id, end_id)]
-    best_name = max(names, default=-math.inf)
-    shift = max(best_name, stop_mass) if stop_mass is not None else max(top.values(), default=-math.inf)
-    return shift if math.isfinite(shift) else 0.0
+from decoding.pathformat import EntityScoring, relative_shift_of_row, scores_relative
 
 
 def constrained_beam_search(
@@ -45,7 +36,7 @@ def constrained_beam_search(
 
     from decoding.vllm_backend import EXTRA_ARG, register_constraint, release_constraint, stop_mass_of
 
-    returned, beams = beams, max(beams, width or beams)
+    width = max(beams, width or beams)
     relative = entity_scoring == "relative"
     _, sep_id, end_id = markers
 
@@ -65,7 +56,7 @@ def constrained_beam_search(
                 SamplingParams(
                     max_tokens=1,
                     temperature=0.0,
-                    logprobs=2 * beams,
+                    logprobs=2 * width,
                     detokenize=False,
                     skip_special_tokens=False,
                     extra_args={EXTRA_ARG: key},
@@ -84,7 +75,7 @@ def constrained_beam_search(
             logprobs = {int(token): lp.logprob for token, lp in top.items()}
             shift = 0.0
             if relative and logprobs and scores_relative(hist, *markers):
-                shift = relative_shift(logprobs, mass, sep_id, end_id)
+                shift = relative_shift_of_row(logprobs, mass, sep_id, end_id)
             for token, logprob in logprobs.items():
                 if math.isfinite(logprob):
                     candidates.setdefault(i, []).append(
@@ -100,11 +91,11 @@ def constrained_beam_search(
                     continue
                 if nxt.terminated:
                     finished[i].append((hist, score))
-                elif len(keep) < beams:
+                elif len(keep) < width:
                     keep.append((hist, nxt, score))
-            best = sorted(finished[i], key=lambda f: -f[1])[:returned]
+            best = sorted(finished[i], key=lambda f: -f[1])[:beams]
             finished[i] = best
             # scores only fall as beams grow: stop once no live beam can beat the k-th finished one
-            if keep and not (len(best) >= returned and keep[0][2] <= best[-1][1]):
+            if keep and not (len(best) >= beams and keep[0][2] <= best[-1][1]):
                 live[i] = keep
     return finished
