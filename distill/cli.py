@@ -84,19 +84,21 @@ def cmd_traces(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from distill.traces import TraceWriter, iter_traces
-    from distill.verify import Verifier
+    from distill.verify_job import run_verify
 
-    store = _store(args)
-    verifier = Verifier(store, require_answer=not args.keep_wrong_answers)
-    with TraceWriter(args.out, append=False) as writer:  # cheap to redo: a rerun rewrites it whole
-        for trace in verifier.verify_all(iter_traces(args.traces)):
-            if trace.verification and (trace.verification.kept or args.write_dropped):
-                writer.write(trace)
-    report = verifier.report.to_json()
+    report, skipped = run_verify(
+        _store(args),
+        args.traces,
+        args.out,
+        require_answer=not args.keep_wrong_answers,
+        write_dropped=args.write_dropped,
+        resume=args.resume,
+    )
+    full = report.to_json()
     if args.report:
-        FsPath(args.report).write_text(json.dumps(report, indent=2))
-    return _emit({"out": args.out, **{k: v for k, v in report.items() if k != "dropped_examples"}})
+        FsPath(args.report).write_text(json.dumps(full, indent=2))
+    summary = {k: v for k, v in full.items() if k != "dropped_examples"}
+    return _emit({"out": args.out, "lines_already_verified": skipped, **summary})
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -218,13 +220,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tr.add_argument("--no-resume", dest="resume", action="store_false", help="overwrite --out")
     tr.set_defaults(func=cmd_traces)
 
-    ve = distill.add_parser("verify", help="check cited paths against the KG, repair, reject, dedupe")
+    ve = distill.add_parser(
+        "verify", help="check cited paths against the KG, repair, reject, dedupe (resumable)"
+    )
     _kb_args(ve)
     ve.add_argument("--traces", required=True)
     ve.add_argument("--out", required=True, help="verified trace JSONL (kept traces only by default)")
     ve.add_argument("--report", help="JSON report of kept and dropped traces")
     ve.add_argument("--keep-wrong-answers", action="store_true", help="no rejection on the gold answer")
     ve.add_argument("--write-dropped", action="store_true", help="also write dropped traces, marked")
+    ve.add_argument(
+        "--no-resume", dest="resume", action="store_false", help="verify every trace again, overwrite --out"
+    )
     ve.set_defaults(func=cmd_verify)
 
     tn = distill.add_parser("train", help="train the student on verified traces (resumes from checkpoints)")

@@ -135,15 +135,23 @@ def iter_traces(file: str | os.PathLike[str]) -> Iterator[Trace]:
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        try:
-            trace = Trace.model_validate_json(line)
-        except ValidationError as exc:
-            if lineno == len(lines) and not line.endswith("\n"):
+        if lineno == len(lines) and not line.endswith("\n"):
+            try:
+                Trace.model_validate_json(line)
+            except ValidationError:
                 return  # interrupted write: the resumed run redoes this question
-            raise DataFormatError(str(file), lineno, str(exc).splitlines()[0]) from exc
-        if trace.version != TRACE_VERSION:
-            raise DataFormatError(str(file), lineno, f"unsupported trace version {trace.version}", "version")
-        yield trace
+        yield parse_trace(line, file, lineno)
+
+
+def parse_trace(line: str, file: str | os.PathLike[str], lineno: int) -> Trace:
+    """One JSONL line as a trace; a bad line raises naming the file, the line and the field."""
+    try:
+        trace = Trace.model_validate_json(line)
+    except ValidationError as exc:
+        raise DataFormatError(str(file), lineno, str(exc).splitlines()[0]) from exc
+    if trace.version != TRACE_VERSION:
+        raise DataFormatError(str(file), lineno, f"unsupported trace version {trace.version}", "version")
+    return trace
 
 
 def done_ids(file: str | os.PathLike[str], include_errors: bool = False) -> set[str]:

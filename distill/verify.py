@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from distill.traces import PathCheck, Trace, TracePath, Verification
 from kg.naming import inverse
@@ -122,6 +123,19 @@ class VerifyReport:
             "dropped_examples": self.dropped_examples,
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VerifyReport:
+        """The report ``to_json`` wrote (a resumed verify job goes on counting from it)."""
+        return cls(
+            traces_in=int(data["traces_in"]),
+            kept=int(data["kept"]),
+            dropped=Counter(data["dropped_by_reason"]),
+            paths=Counter(data["paths"]),
+            repairs=Counter(data["repairs"]),
+            missing_reasons=Counter(data["missing_path_reasons"]),
+            dropped_examples=list(data["dropped_examples"]),
+        )
+
 
 class Verifier:
     """Verifies a stream of traces against one store, deduplicating as it goes."""
@@ -148,7 +162,7 @@ class Verifier:
         answer_ok = answer_matches(trace.answer, gold) if gold else None
         ver = Verification(checks=checks, answer_correct=answer_ok)
         kept_paths = frozenset(ver.kept_paths())
-        key = (normalize_name(trace.question), kept_paths)
+        key = _dedupe_key(trace, ver)
         if trace.error is not None:  # the teacher request failed, or supervision found no path
             ver.reason = "trace_error"
         elif not checks:
@@ -173,9 +187,18 @@ class Verifier:
                 self.report.dropped_examples.append(example)
         return trace.model_copy(update={"verification": ver})
 
+    def remember(self, kept: Trace) -> None:
+        """Count a trace kept by an earlier run as seen, so its duplicates are still dropped."""
+        if kept.verification is not None and kept.verification.kept:
+            self._seen.add(_dedupe_key(kept, kept.verification))
+
     def verify_all(self, traces: Iterable[Trace]) -> Iterator[Trace]:
         for t in traces:
             yield self.verify(t)
+
+
+def _dedupe_key(trace: Trace, ver: Verification) -> tuple[str, frozenset[Path]]:
+    return normalize_name(trace.question), frozenset(ver.kept_paths())
 
 
 def training_paths(trace: Trace) -> list[Path]:
