@@ -95,6 +95,8 @@ def run_verify(
         raise InputError(f"trace file {traces} does not exist")
     options = {"require_answer": require_answer, "write_dropped": write_dropped}
     verifier = Verifier(store, require_answer=require_answer)
+    if not resume:
+        state_path(out).unlink(missing_ok=True)
     state = _load_state(out, options) if resume else None
     digest = hashlib.sha256()
     with traces.open("rb") as fh:
