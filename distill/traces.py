@@ -135,19 +135,22 @@ def iter_traces(file: str | os.PathLike[str]) -> Iterator[Trace]:
     for lineno, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        if lineno == len(lines) and not line.endswith("\n"):
-            try:
-                Trace.model_validate_json(line)
-            except ValidationError:
-                return  # interrupted write: the resumed run redoes this question
-        yield parse_trace(line, file, lineno)
+        trace = parse_trace(line, file, lineno, torn=lineno == len(lines) and not line.endswith("\n"))
+        if trace is None:
+            return  # interrupted write: the resumed run redoes this question
+        yield trace
 
 
-def parse_trace(line: str, file: str | os.PathLike[str], lineno: int) -> Trace:
-    """One JSONL line as a trace; a bad line raises naming the file, the line and the field."""
+def parse_trace(line: str, file: str | os.PathLike[str], lineno: int, torn: bool = False) -> Trace | None:
+    """One JSONL line as a trace; a bad line raises naming the file, the line and the field.
+
+    ``torn``: the line is the file's last and has no newline (a writer killed mid-line, or still
+    writing); if it does not parse, that is what it is, and None is returned instead of raising."""
     try:
         trace = Trace.model_validate_json(line)
     except ValidationError as exc:
+        if torn:
+            return None
         raise DataFormatError(str(file), lineno, str(exc).splitlines()[0]) from exc
     if trace.version != TRACE_VERSION:
         raise DataFormatError(str(file), lineno, f"unsupported trace version {trace.version}", "version")

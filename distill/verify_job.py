@@ -135,12 +135,9 @@ def run_verify(
                 except UnicodeDecodeError as exc:
                     raise DataFormatError(str(traces), lineno, f"not UTF-8: {exc.reason}") from exc
                 if text.strip():
-                    try:
-                        trace = parse_trace(text, traces, lineno)
-                    except DataFormatError:
-                        if not raw.endswith(b"\n"):
-                            break  # a line still being written: the next run verifies it
-                        raise
+                    trace = parse_trace(text, traces, lineno, torn=not raw.endswith(b"\n"))
+                    if trace is None:
+                        break  # a line still being written: the next run verifies it
                     trace = verifier.verify(trace)
                     if trace.verification is not None and (trace.verification.kept or write_dropped):
                         writer.write(trace)
