@@ -124,24 +124,28 @@ def collate(batch: Sequence[Example], pad_id: int) -> dict[str, torch.Tensor]:
     ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     labels = torch.full((len(batch), width), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(batch), width), dtype=torch.long)
-    weights = torch.zeros((len(batch), width), dtype=torch.float)
+    weighted = any(e.weights is not None for e in batch)
+    weights = torch.zeros((len(batch), width), dtype=torch.float) if weighted else None
     for i, e in enumerate(batch):
         n = len(e.input_ids)
         ids[i, width - n :] = torch.tensor(e.input_ids)
         labels[i, width - n :] = torch.tensor(e.labels)
         mask[i, width - n :] = 1
-        weights[i, width - n :] = torch.tensor(e.weights) if e.weights is not None else 1.0
+        if weights is not None:
+            weights[i, width - n :] = torch.tensor(e.weights) if e.weights is not None else 1.0
     # positions as generate() computes them for left-padded prompts
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
     response = int((labels != IGNORE).sum(-1).max())
-    return {
+    out = {
         "input_ids": ids,
         "labels": labels,
-        "weights": weights,
         "attention_mask": mask,
         "position_ids": positions,
         "keep": torch.tensor(response + 1),  # logits for the last token of the prompt onwards
     }
+    if weights is not None:  # only examples built with an entity loss weight carry any
+        out["weights"] = weights
+    return out
 
 
 def response_loss(
@@ -328,7 +332,7 @@ def train(cfg: TrainConfig, traces: Sequence[Trace], tokenizer_texts: Iterable[s
                     t_logits,
                     cfg.distill_alpha,
                     cfg.distill_temperature,
-                    batch["weights"][:, -keep:] if cfg.entity_loss_weight != 1.0 else None,
+                    batch["weights"][:, -keep:] if "weights" in batch else None,
                 )
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
