@@ -77,16 +77,25 @@ def main() -> int:
             "train": {k: summary[k] for k in ("steps", "seconds", "first_loss", "final_loss", "examples")},
         }
         for beams in (int(b) for b in args.min_beams.split(",")):
-            for hops, questions in evals:
-                generator = open_generator("hf", str(arm_dir), store, min_beams=beams)
-                t0 = time.perf_counter()
-                r = evaluate(
-                    generator, store, questions, k=5, hops=hops, progress=False, exclude_topic_answers=True
-                )
-                arm[f"{hops}hop_beams{beams}"] = {
-                    **{k: r[k] for k in ("n", "hits@1", "hits@1_with_topic", "f1", "faithful_path_rate")},
-                    "seconds": round(time.perf_counter() - t0, 1),
-                }
+            generator = open_generator("hf", str(arm_dir), store, min_beams=beams)  # one per width
+            try:
+                for hops, questions in evals:
+                    t0 = time.perf_counter()
+                    r = evaluate(
+                        generator,
+                        store,
+                        questions,
+                        k=5,
+                        hops=hops,
+                        progress=False,
+                        exclude_topic_answers=True,
+                    )
+                    arm[f"{hops}hop_beams{beams}"] = {
+                        **{k: r[k] for k in ("n", "hits@1", "hits@1_with_topic", "f1", "faithful_path_rate")},
+                        "seconds": round(time.perf_counter() - t0, 1),
+                    }
+            finally:
+                generator.close()
         print(json.dumps(arm), file=sys.stderr, flush=True)
         arms.append(arm)
     print(json.dumps({"args": vars(args), "arms": arms}))
