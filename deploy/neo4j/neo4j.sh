@@ -32,12 +32,18 @@ JAVA_FLAGS=(
 
 log() { echo "neo4j.sh: $*" >&2; }
 
+cmdline_of() {  # full command line of a pid; never width-truncated
+  # ps cuts `args` to $COLUMNS when that is set (CI shells often set 80), which would hide the
+  # --data-dir at the end of the java line, so /proc first and `ps -ww` (unlimited width) after.
+  if [[ -r "/proc/$1/cmdline" ]]; then tr '\0' ' ' <"/proc/$1/cmdline"; else ps -ww -p "$1" -o args= 2>/dev/null; fi
+}
+
 pid_alive() {  # our launcher, for this data dir, is running under the pid in the pid file
   [[ -f "$PIDFILE" ]] || return 1
-  local pid; pid="$(cat "$PIDFILE" 2>/dev/null)" || return 1
-  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null &&
-    ps -p "$pid" -o args= 2>/dev/null | grep -q -F -e "kgreason-neo4j.jar" &&
-    ps -p "$pid" -o args= 2>/dev/null | grep -q -F -e "--data-dir $DATA"
+  local pid args; pid="$(cat "$PIDFILE" 2>/dev/null)" || return 1
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  args="$(cmdline_of "$pid") " || return 1
+  [[ "$args" == *"kgreason-neo4j.jar"* && "$args" == *"--data-dir $DATA "* ]]
 }
 
 bolt_answers() {  # real Bolt handshake if python3 exists, else a plain TCP connect
@@ -117,7 +123,15 @@ cmd_up() {
   local start=$SECONDS
   while (( SECONDS - start < TIMEOUT )); do
     if ! pid_alive; then
-      log "ERROR: Neo4j exited during start-up"; tail_logs; rm -f "$PIDFILE"; return 1
+      local pid; pid="$(cat "$PIDFILE" 2>/dev/null || true)"
+      if [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null; then
+        # alive but not recognisable as ours: say so, and stop it rather than leave an orphan JVM
+        log "ERROR: pid $pid is running but its command line does not match this launcher: $(cmdline_of "$pid" | cut -c1-300)"
+        kill -TERM "$pid" 2>/dev/null || true
+      else
+        log "ERROR: Neo4j exited during start-up"
+      fi
+      tail_logs; rm -f "$PIDFILE"; return 1
     fi
     if is_ready; then
       log "up: bolt://$CHECK_HOST:$PORT (pid $(cat "$PIDFILE"), ${SECONDS}s after script start)"

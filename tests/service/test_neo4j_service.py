@@ -35,6 +35,9 @@ class PrivateNeo4j:
             "KGR_NEO4J_DATA_DIR": str(data_dir),
             "KGR_NEO4J_HEAP": "512m",
             "KGR_NEO4J_PAGECACHE": "128m",
+            # CI shells may set a terminal width; the launcher once read its pid's command line through
+            # `ps`, which cuts it to COLUMNS, and took the running server for a dead one
+            "COLUMNS": "80",
         }
         self.env.pop("KGR_NEO4J_PASSWORD", None)
 
