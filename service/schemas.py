@@ -27,6 +27,11 @@ class QARequest(BaseModel):
     max_hops: int | None = Field(default=None, ge=1, le=MAX_HOPS)
     backend: Literal["hf", "vllm"] | None = None
     reason: bool = Field(default=True, description="use the LLM second stage when one is configured")
+    exclude_topic_answers: bool = Field(
+        default=False,
+        description="leave the topic entities out of `answers` (a path that walks back to its start, as in "
+        "'who acted with X?', is still listed in `paths`)",
+    )
 
 
 class LinkOut(BaseModel):

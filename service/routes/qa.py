@@ -86,10 +86,14 @@ async def retrieve(state: AppState, snap: Snapshot, body: QARequest) -> Retrieva
     return Retrieval(links, result, paths, backend, timings)
 
 
-def _answers(r: Retrieval) -> list[AnswerOut]:
+def _answers(r: Retrieval, exclude_topics: bool) -> list[AnswerOut]:
     index = {(sp.path, sp.answer): i for i, sp in enumerate(r.paths)}
+    # topic links are KG names, as are path ends, so exact comparison is the right one
+    topics = {link.entity for link in r.links} if exclude_topics else set()
     out = []
     for hyp in r.result.answers:
+        if hyp.answer in topics:
+            continue
         idx = sorted(i for sp in hyp.paths if (i := index.get((sp.path, sp.answer))) is not None)
         out.append(AnswerOut(answer=hyp.answer, score=hyp.score, path_indexes=idx))
     return out
@@ -105,7 +109,7 @@ async def answer_question(
 ) -> QAResponse:
     """Answer a question with KG paths from the student (and the LLM reasoner when configured)."""
     r = await retrieve(state, snap, body)
-    answers = _answers(r)
+    answers = _answers(r, body.exclude_topic_answers)
     method, final, reasoning = "none", None, None
     if answers:
         method, final = "vote", answers[0].answer
@@ -146,7 +150,7 @@ async def answer_question_stream(
     async def events() -> AsyncIterator[bytes]:
         yield _sse("links", [link.to_json() for link in r.links])
         yield _sse("paths", [p.model_dump() for p in _paths_json(r)])
-        answers = _answers(r)
+        answers = _answers(r, body.exclude_topic_answers)
         yield _sse("answers", [a.model_dump() for a in answers])
         try:
             if reasoner is not None:

@@ -45,6 +45,22 @@ def test_given_topics_bypass_linking_and_unknown_ones_are_422(client: TestClient
     assert "no_such_entity" in r.json()["message"]
 
 
+def test_exclude_topic_answers_drops_walks_back_to_the_topic(client: TestClient) -> None:
+    # shah_shuja's whole 2-hop neighbourhood: 2 paths to mumtaz_mahal and 2 that walk back to him
+    topic = "shah_shuja"
+    ask = {"question": "who is shah_shuja 's mother ?", "topic_entities": [topic], "k": 10, "max_hops": 2}
+    plain = client.post("/v1/qa", json=ask, headers=QA).json()
+    assert {a["answer"] for a in plain["answers"]} == {topic, "mumtaz_mahal"}
+    r = client.post("/v1/qa", json={**ask, "exclude_topic_answers": True}, headers=QA)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert [a["answer"] for a in body["answers"]] == ["mumtaz_mahal"]
+    assert body["answer"] == "mumtaz_mahal"
+    assert {p["answer"] for p in body["paths"]} == {topic, "mumtaz_mahal"}, "paths are still listed"
+    for a in body["answers"]:
+        assert all(body["paths"][i]["answer"] == a["answer"] for i in a["path_indexes"])
+
+
 def test_question_without_any_entity_is_422(client: TestClient) -> None:
     r = client.post("/v1/qa", json={"question": "what is the meaning of life ?"}, headers=QA)
     assert r.status_code == 422
