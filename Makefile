@@ -4,7 +4,7 @@ PY := .venv/bin/python
 KGR := .venv/bin/kgr
 DATA ?= ../shared/data
 
-.PHONY: install test-deps demo test lint neo4j-up neo4j-down bench-load bench-trie bench-decode bench-accuracy bench-service
+.PHONY: install test-deps demo test lint neo4j-up neo4j-down bench-load bench-trie bench-decode bench-accuracy bench-backends bench-service
 
 install:
 	@bash scripts/install.sh
@@ -36,6 +36,9 @@ bench-trie: install
 
 bench-accuracy: install
 	$(PY) bench/accuracy.py --data $(DATA) --out artifacts/student-bench
+
+bench-backends: install
+	OMP_NUM_THREADS=2 $(PY) bench/backends.py --data $(DATA) --hops 3 --n 40
 
 bench-service: install
 	$(PY) bench/load_service.py

@@ -177,6 +177,8 @@ class VllmPathGenerator:
         **engine_kwargs: Any,
     ) -> None:
         os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "0"  # the constraint registry is in-process
+        # vLLM logs to stdout by default, which would break `kgr eval --json | jq`; read at vLLM's import
+        os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
         from vllm import LLM
 
         kwargs: dict[str, Any] = {

@@ -138,6 +138,7 @@ def test_eval_with_vllm_backend_is_faithful(
     kb = ["--kb", str(pq_dir / "2H-kb.txt"), "--kb-format", "pathquestion"]
     args = ["eval", *kb, "--questions", str(questions), "--student", str(student), "--hops", "2", "--k", "2"]
     assert main([*args, "--backend", "vllm", "--json"]) == 0
-    result = _last_json(capsys.readouterr().out)  # vLLM logs to stdout too: the JSON is the last line
+    out = capsys.readouterr().out
+    result = json.loads(out)  # stdout holds the one JSON object: vLLM's logs go to stderr
     assert result["backend"] == "vllm" and result["n"] == 4
     assert result["paths_returned"] and result["faithful_path_rate"] == 1.0
