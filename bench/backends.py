@@ -1,12 +1,14 @@
-"""Both decoding backends on one student, side by side in one run: same questions, same settings.
+"""Decoding arms on one student, side by side in one run: the same questions, the same settings.
 
-Evaluates ``--student`` (default: the ``make bench-accuracy`` student) with each of ``--backends`` on a
-seeded sample of the held-out MetaQA ``--hops`` questions (``bench/accuracy.py``'s split and sample,
-topic entities ranked out as MetaQA's convention), then compares what they returned question by
-question. Prints one JSON object: each backend's metrics, how many questions got the identical path
-list (entities, relations and order) and the identical top answer, and the latency ratio.
+An arm is ``BACKEND[:SCORING]`` (hf | vllm; relative | raw entity scoring, default relative). Evaluates
+``--student`` (default: the ``make bench-accuracy`` student) with each of ``--arms`` on a seeded sample
+of the held-out MetaQA ``--hops`` questions (``bench/accuracy.py``'s split and sample, topic entities
+ranked out as MetaQA's convention), then compares each arm with the first question by question. Prints
+one JSON object: each arm's metrics and, per later arm, how many questions got the identical path list
+(entities, relations and order) and the identical top answer, and its p50 latency over the first arm's.
 
-    .venv/bin/python bench/backends.py --hops 3 --n 40
+    .venv/bin/python bench/backends.py --hops 3 --n 40                     # transformers vs vLLM
+    .venv/bin/python bench/backends.py --hops 2 --n 300 --arms hf,hf:raw   # entity scoring A/B
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ import importlib.util
 import json
 import sys
 from pathlib import Path as FsPath
-from typing import Any
+from typing import Any, cast
 
 ROOT = FsPath(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from decoding.pathformat import EntityScoring  # noqa: E402
 from distill.evaluate import evaluate, open_generator  # noqa: E402
 from distill.train import set_threads_from_env  # noqa: E402
 
@@ -37,6 +40,22 @@ def _path_list(prediction: dict[str, Any]) -> list[tuple[tuple[str, ...], tuple[
     return [(tuple(p["entities"]), tuple(p["relations"])) for p in prediction["paths"]]
 
 
+def agreement(first: list[dict[str, Any]], other: list[dict[str, Any]]) -> dict[str, Any]:
+    """Questions (in the same order in both) whose path lists, and whose top answers, are identical."""
+    pairs = list(zip(first, other, strict=True))
+    return {
+        "identical_path_lists": sum(_path_list(x) == _path_list(y) for x, y in pairs),
+        "identical_top_answer": sum(x["answers"][:1] == y["answers"][:1] for x, y in pairs),
+    }
+
+
+def _parse_arm(arm: str) -> tuple[str, str, EntityScoring]:
+    backend, colon, scoring = arm.partition(":")
+    if backend not in ("hf", "vllm") or (colon and scoring not in ("relative", "raw")):
+        sys.exit(f"--arms: {arm!r} is not BACKEND[:SCORING] (backend hf | vllm, scoring relative | raw)")
+    return arm, backend, cast(EntityScoring, scoring or "relative")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default=str(ROOT / ".." / "shared" / "data"))
@@ -46,11 +65,12 @@ def main() -> int:
     p.add_argument("--k", type=int, default=5)
     p.add_argument("--min-beams", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--backends", default="hf,vllm")
+    p.add_argument("--arms", default="hf,vllm", help="comma-separated BACKEND[:SCORING]")
     p.add_argument("--seed", type=int, default=0, help="the split and sample seed (bench-accuracy's)")
     args = p.parse_args()
     if not (FsPath(args.student) / "config.json").exists():
         sys.exit(f"no student at {args.student} (run `make bench-accuracy` or pass --student DIR)")
+    arms = [_parse_arm(arm) for arm in args.arms.split(",")]
     set_threads_from_env()
     acc = _accuracy_module()
     data = FsPath(args.data)
@@ -59,37 +79,38 @@ def main() -> int:
     store = acc.Stores(data).get("metaqa")
     results: dict[str, dict[str, Any]] = {}
     predictions: dict[str, list[dict[str, Any]]] = {}
-    for backend in args.backends.split(","):
-        generator = open_generator(backend, args.student, store, min_beams=args.min_beams)
-        predictions[backend] = []
+    for arm, backend, entity_scoring in arms:
+        generator = open_generator(
+            backend, args.student, store, entity_scoring=entity_scoring, min_beams=args.min_beams
+        )
+        predictions[arm] = []
         try:
-            results[backend] = evaluate(
+            results[arm] = evaluate(
                 generator,
                 store,
                 questions,
                 k=args.k,
                 hops=args.hops,
                 batch_size=args.batch_size,
-                predictions=predictions[backend],
+                predictions=predictions[arm],
                 exclude_topic_answers=True,
             )
         finally:
             generator.close()
+        results[arm]["entity_scoring"] = entity_scoring
     report: dict[str, Any] = {
         "student": args.student,
         "set": f"MetaQA-{args.hops}hop held-out",
         "n": len(questions),
         "results": results,
+        "vs_first": {},
     }
-    names = list(predictions)
-    if len(names) == 2:
-        pairs = list(zip(predictions[names[0]], predictions[names[1]], strict=True))
-        report["identical_path_lists"] = sum(_path_list(x) == _path_list(y) for x, y in pairs)
-        report["identical_top_answer"] = sum(x["answers"][:1] == y["answers"][:1] for x, y in pairs)
-        fast = results[names[0]]["latency_ms_p50"]
-        report[f"latency_p50_{names[1]}_over_{names[0]}"] = (
-            round(results[names[1]]["latency_ms_p50"] / fast, 2) if fast else None
-        )
+    first, *others = list(predictions)
+    for arm in others:
+        report["vs_first"][arm] = agreement(predictions[first], predictions[arm])
+        fast = results[first]["latency_ms_p50"]
+        ratio = round(results[arm]["latency_ms_p50"] / fast, 2) if fast else None
+        report["vs_first"][arm]["latency_p50_ratio"] = ratio
     print(json.dumps(report, indent=2))
     return 0
 
