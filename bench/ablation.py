@@ -12,7 +12,6 @@ ranked out, MetaQA's convention; strict Hits@1 beside). Prints one JSON object.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -22,18 +21,13 @@ from typing import Any
 ROOT = FsPath(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# the sibling script (its folder is sys.path[0] when a bench script runs): split, sample, stores
+import accuracy as acc  # noqa: E402
+
 from decoding.pathformat import COMPACT_PROMPT, build_prompt  # noqa: E402
 from distill.evaluate import evaluate, open_generator  # noqa: E402
 from distill.student_init import student_texts_from_store  # noqa: E402
 from distill.train import TrainConfig, new_student, set_threads_from_env, train  # noqa: E402
-
-
-def _accuracy_module() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_accuracy", ROOT / "bench" / "accuracy.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def main() -> int:
@@ -47,7 +41,6 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     set_threads_from_env()
-    acc = _accuracy_module()
     data, out = FsPath(args.data), FsPath(args.out)
     stores = acc.Stores(data)
     store = stores.get("metaqa")

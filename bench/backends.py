@@ -14,7 +14,6 @@ one JSON object: each arm's metrics and, per later arm, how many questions got t
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path as FsPath
@@ -23,17 +22,12 @@ from typing import Any, cast
 ROOT = FsPath(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# the sibling script (its folder is sys.path[0] when a bench script runs): split, sample, stores
+import accuracy as acc  # noqa: E402
+
 from decoding.pathformat import EntityScoring  # noqa: E402
 from distill.evaluate import evaluate, open_generator  # noqa: E402
 from distill.train import set_threads_from_env  # noqa: E402
-
-
-def _accuracy_module() -> Any:
-    spec = importlib.util.spec_from_file_location("bench_accuracy", ROOT / "bench" / "accuracy.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _path_list(prediction: dict[str, Any]) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
@@ -72,7 +66,6 @@ def main() -> int:
         sys.exit(f"no student at {args.student} (run `make bench-accuracy` or pass --student DIR)")
     arms = [_parse_arm(arm) for arm in args.arms.split(",")]
     set_threads_from_env()
-    acc = _accuracy_module()
     data = FsPath(args.data)
     _, held_out = acc.metaqa_split(data, args.hops, args.seed, 0.1)
     questions = acc.eval_sample(held_out, args.n, args.seed)
@@ -106,9 +99,9 @@ def main() -> int:
         "vs_first": {},
     }
     first, *others = list(predictions)
+    fast = results[first]["latency_ms_p50"]
     for arm in others:
         report["vs_first"][arm] = agreement(predictions[first], predictions[arm])
-        fast = results[first]["latency_ms_p50"]
         ratio = round(results[arm]["latency_ms_p50"] / fast, 2) if fast else None
         report["vs_first"][arm]["latency_p50_ratio"] = ratio
     print(json.dumps(report, indent=2))

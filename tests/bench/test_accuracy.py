@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
@@ -11,17 +10,6 @@ from typing import Any
 import pytest
 
 from distill.traces import Question
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "accuracy.py"
-
-
-@pytest.fixture(scope="module")
-def accuracy() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_accuracy", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _questions(n: int) -> list[Question]:

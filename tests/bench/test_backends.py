@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "backends.py"
-
-
-@pytest.fixture(scope="module")
-def backends() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_backends", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _prediction(answers: list[str], paths: list[tuple[list[str], list[str]]]) -> dict[str, Any]:
