@@ -161,8 +161,8 @@ class Verifier:
         gold = trace.gold_answers or []
         answer_ok = answer_matches(trace.answer, gold) if gold else None
         ver = Verification(checks=checks, answer_correct=answer_ok)
-        kept_paths = frozenset(ver.kept_paths())
         key = _dedupe_key(trace, ver)
+        kept_paths = key[1]
         if trace.error is not None:  # the teacher request failed, or supervision found no path
             ver.reason = "trace_error"
         elif not checks:
